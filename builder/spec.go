@@ -1,0 +1,162 @@
+package builder
+
+import (
+	"io"
+	"time"
+
+	"github.com/bootapp/bootapp/image"
+)
+
+// Spec is the complete, serialisable description of one build. The CLI flags,
+// the Packer HCL configuration and any config file map onto it and nothing
+// more. Zero values select documented defaults (see Spec.withDefaults).
+type Spec struct {
+	// Name is the base name of the output files ("hello" gives hello.raw
+	// and hello-data.raw). Default: the app's file or directory name.
+	Name string `json:"name,omitempty"`
+
+	// App is the application to boot.
+	App App `json:"app"`
+
+	// Kernel selects the Linux kernel.
+	Kernel KernelSource `json:"kernel"`
+
+	// Bootloader is the path of the UEFI boot loader: either a
+	// systemd-boot-efi .deb or a systemd-bootx64.efi file. Default: the
+	// newest systemd-boot-efi .deb in CacheDir/debs.
+	Bootloader string `json:"bootloader,omitempty"`
+
+	// CacheDir holds downloaded packages and unpacked kernels.
+	// Default: $BOOTAPP_CACHE, else $XDG_CACHE_HOME/bootapp, else
+	// ~/.cache/bootapp.
+	CacheDir string `json:"cache_dir,omitempty"`
+
+	// OutputDir receives the images and the manifest. It is created if
+	// missing. Default: "output".
+	OutputDir string `json:"output_dir,omitempty"`
+
+	// BootDisk configures the boot disk.
+	BootDisk Disk `json:"boot_disk"`
+
+	// DataVolume configures the persistent data volume.
+	DataVolume DataVolume `json:"data_volume"`
+
+	// Compression of the initramfs: "zstd" (default), "xz", "gzip" or
+	// "none".
+	Compression string `json:"compression,omitempty"`
+
+	// Cmdline is appended to the kernel command line.
+	Cmdline string `json:"cmdline,omitempty"`
+
+	// Health is the health check used by Verify and `mkbootapp run`.
+	Health *HealthCheck `json:"health,omitempty"`
+
+	// Progress receives human-readable progress lines. Nil discards them.
+	Progress io.Writer `json:"-"`
+}
+
+// App describes the application and how it is started.
+type App struct {
+	// Path is a static executable or a directory holding the app.
+	Path string `json:"path"`
+	// Entrypoint is the executable to start, relative to Path when Path
+	// is a directory. Ignored when Path is a file.
+	Entrypoint string `json:"entrypoint,omitempty"`
+	// Args are passed to the entrypoint.
+	Args []string `json:"args,omitempty"`
+	// Env holds KEY=VALUE pairs for the app's environment.
+	Env []string `json:"env,omitempty"`
+	// WorkDir is the working directory. Default: the data volume's mount
+	// point (/data).
+	WorkDir string `json:"work_dir,omitempty"`
+	// Ports are the TCP ports the app listens on; `mkbootapp run` and
+	// Verify forward them to loopback.
+	Ports []int `json:"ports,omitempty"`
+	// StopTimeout is how long the app gets between SIGTERM and SIGKILL
+	// on shutdown. Default: 10s.
+	StopTimeout time.Duration `json:"stop_timeout,omitempty"`
+	// Restart is the restart policy: "no" (default: the VM powers off
+	// when the app exits), "on-failure" or "always".
+	Restart string `json:"restart,omitempty"`
+}
+
+// KernelSource selects the kernel: a local Debian kernel package, or a URL
+// with a checksum that is downloaded once into the cache.
+type KernelSource struct {
+	// Deb is the path of a linux-image-*.deb. Default: the newest
+	// linux-image-*-cloud-amd64 .deb in CacheDir/debs.
+	Deb string `json:"deb,omitempty"`
+	// URL of a kernel .deb; requires Checksum.
+	URL string `json:"url,omitempty"`
+	// Checksum of the file at URL, as "sha256:<hex>" or "<hex>".
+	Checksum string `json:"checksum,omitempty"`
+}
+
+// Disk configures the boot disk.
+type Disk struct {
+	// Size of the disk in bytes. Default: large enough for its contents,
+	// and at least 66 MiB (the ESP must be FAT32, >= 64 MiB).
+	Size int64 `json:"size,omitempty"`
+	// Formats to write. Default: raw.
+	Formats []image.Format `json:"formats,omitempty"`
+}
+
+// DataVolume configures the persistent data volume: ext4 on the whole disk,
+// without a partition table.
+type DataVolume struct {
+	// Size in bytes. Default: 1 GiB. Zero with Disabled set writes none.
+	Size int64 `json:"size,omitempty"`
+	// Label is the filesystem label the guest looks for. Default:
+	// "bootapp-data".
+	Label string `json:"label,omitempty"`
+	// MountPoint in the guest. Default: /data.
+	MountPoint string `json:"mount_point,omitempty"`
+	// Formats to write. Default: raw.
+	Formats []image.Format `json:"formats,omitempty"`
+	// Disabled skips the data volume entirely.
+	Disabled bool `json:"disabled,omitempty"`
+}
+
+// HealthCheck tells when a booted app is healthy: an HTTP GET of Path on
+// Port answering 2xx, or, with Path empty, a TCP connection to Port.
+type HealthCheck struct {
+	Port    int           `json:"port"`
+	Path    string        `json:"path,omitempty"`
+	Timeout time.Duration `json:"timeout,omitempty"`
+}
+
+// Role says what an output file is for.
+type Role string
+
+// The roles of output files.
+const (
+	RoleBoot Role = "boot"
+	RoleData Role = "data"
+)
+
+// File is one output file.
+type File struct {
+	Path   string       `json:"path"`
+	Role   Role         `json:"role"`
+	Format image.Format `json:"format"`
+	// Size is the file's length in bytes (for sparse raw images, the
+	// virtual size; Allocated says what it occupies).
+	Size      int64  `json:"size"`
+	Allocated int64  `json:"allocated,omitempty"`
+	SHA256    string `json:"sha256"`
+}
+
+// Result describes a finished build.
+type Result struct {
+	// Files lists the outputs: boot disk formats first, then the data
+	// volume's.
+	Files []File `json:"files"`
+	// Manifest is the path of the JSON manifest written beside the images.
+	Manifest string `json:"manifest"`
+	// KernelRelease is the kernel's release string (uname -r).
+	KernelRelease string `json:"kernel_release"`
+	// Spec is the spec as built, defaults filled in.
+	Spec Spec `json:"spec"`
+	// Duration of the build.
+	Duration time.Duration `json:"duration"`
+}

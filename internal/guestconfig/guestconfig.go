@@ -1,0 +1,105 @@
+// Package guestconfig defines the configuration that the builder writes into
+// the initramfs and the guest init (PID 1) reads at boot.
+//
+// It is the only contract between the build machine and the guest: the
+// builder fills a Config from the user's builder.Spec, serialises it as JSON to
+// Path inside the initramfs, and cmd/bootapp-init decodes it before doing
+// anything else. The package has no dependencies beyond the standard library
+// so that the guest init stays small.
+package guestconfig
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Path is where the configuration lives inside the initramfs.
+const Path = "/etc/bootapp/init.json"
+
+// Version is the current configuration schema version. The init refuses a
+// configuration with a newer version than it knows.
+const Version = 1
+
+// Config is everything the guest init needs to know.
+type Config struct {
+	// Version is the schema version (Version when written by this module).
+	Version int `json:"version"`
+	// Hostname is set with sethostname(2) early in boot.
+	Hostname string `json:"hostname,omitempty"`
+	// Modules lists kernel module files (absolute paths inside the
+	// initramfs) in the order they must be loaded: dependencies first.
+	Modules []string `json:"modules,omitempty"`
+	// App is the program to run.
+	App App `json:"app"`
+	// Data describes the persistent data volume.
+	Data Data `json:"data"`
+	// Network configures networking.
+	Network Network `json:"network"`
+	// StopTimeoutSeconds is how long the init waits after SIGTERM before
+	// it kills the app with SIGKILL on shutdown.
+	StopTimeoutSeconds int `json:"stop_timeout_seconds,omitempty"`
+	// Restart is the restart policy: "no", "on-failure" or "always".
+	// When the app is not restarted and exits, the VM powers off.
+	Restart string `json:"restart,omitempty"`
+}
+
+// App describes the application process.
+type App struct {
+	// Path is the absolute path of the executable inside the initramfs.
+	Path string `json:"path"`
+	// Args are the arguments after argv[0].
+	Args []string `json:"args,omitempty"`
+	// Env is the environment, as KEY=VALUE strings.
+	Env []string `json:"env,omitempty"`
+	// Dir is the working directory.
+	Dir string `json:"dir,omitempty"`
+	// UID and GID the app runs as. Zero means root, which the builder
+	// never selects by default.
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+}
+
+// Data describes the persistent data volume.
+type Data struct {
+	// Label is the ext4 filesystem label that identifies the volume.
+	Label string `json:"label,omitempty"`
+	// MountPoint is where it is mounted, normally /data.
+	MountPoint string `json:"mount_point,omitempty"`
+	// Required makes a missing volume a fatal boot error. Otherwise the
+	// app starts with MountPoint on the (volatile) root filesystem.
+	Required bool `json:"required,omitempty"`
+	// WaitSeconds bounds how long the init waits for the device to appear.
+	WaitSeconds int `json:"wait_seconds,omitempty"`
+}
+
+// Network configures the network interfaces.
+type Network struct {
+	// DHCP enables DHCPv4 on the first non-loopback interface.
+	DHCP bool `json:"dhcp"`
+	// DHCPTimeoutSeconds bounds the DHCP exchange.
+	DHCPTimeoutSeconds int `json:"dhcp_timeout_seconds,omitempty"`
+}
+
+// Marshal encodes c as indented JSON.
+func Marshal(c *Config) ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode guest config: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// Unmarshal decodes and checks a configuration.
+func Unmarshal(b []byte) (*Config, error) {
+	var c Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("decode guest config: %w", err)
+	}
+	if c.Version == 0 || c.Version > Version {
+		return nil, fmt.Errorf("guest config version %d not supported (want 1..%d)", c.Version, Version)
+	}
+	if c.App.Path == "" {
+		return nil, fmt.Errorf("guest config: app path is empty")
+	}
+	return &c, nil
+}
