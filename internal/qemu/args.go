@@ -1,0 +1,76 @@
+package qemu
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// launch holds everything that goes into one QEMU command line once the
+// Config has been resolved: firmware and socket paths, the accelerator and
+// the concrete host ports.
+type launch struct {
+	accel    string // "kvm" or "tcg"
+	memoryMB int
+	cpus     int
+	disks    []Disk
+	ovmfCode string // empty for BIOS boot
+	ovmfVars string // the writable copy
+	qmpPath  string
+	forwards []Forward // HostAddr and HostPort resolved
+}
+
+// escapeOpt doubles commas, QEMU's escape inside an option value.
+func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// args returns QEMU's command-line arguments (without the program name).
+func (l *launch) args() []string {
+	a := []string{
+		"-machine", "q35",
+		"-accel", l.accel,
+		"-nodefaults",
+		"-display", "none",
+		"-no-reboot",
+		"-m", strconv.Itoa(l.memoryMB),
+		"-smp", strconv.Itoa(l.cpus),
+	}
+	if l.accel == "kvm" {
+		a = append(a, "-cpu", "host")
+	} else {
+		a = append(a, "-cpu", "max")
+	}
+	a = append(a,
+		// The serial console goes to QEMU's stdout, which Start reads.
+		// signal=off: a Ctrl-C typed into the console is not QEMU's.
+		"-chardev", "stdio,id=con0,signal=off",
+		"-serial", "chardev:con0",
+		"-qmp", "unix:"+escapeOpt(l.qmpPath)+",server=on,wait=off",
+	)
+	if l.ovmfCode != "" {
+		a = append(a,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+escapeOpt(l.ovmfCode),
+			"-drive", "if=pflash,format=raw,unit=1,file="+escapeOpt(l.ovmfVars),
+		)
+	}
+	for i, d := range l.disks {
+		drive := fmt.Sprintf("if=none,id=d%d,file=%s,format=%s", i, escapeOpt(d.Path), d.Format)
+		if d.ReadOnly {
+			drive += ",readonly=on"
+		}
+		dev := fmt.Sprintf("virtio-blk-pci,drive=d%d", i)
+		if i == 0 {
+			dev += ",bootindex=0"
+		}
+		a = append(a, "-drive", drive, "-device", dev)
+	}
+	netdev := "user,id=n0"
+	for _, f := range l.forwards {
+		netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.HostAddr, f.HostPort, f.GuestPort)
+	}
+	a = append(a,
+		"-netdev", netdev,
+		"-device", "virtio-net-pci,netdev=n0",
+		"-device", "virtio-rng-pci",
+	)
+	return a
+}

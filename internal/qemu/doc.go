@@ -1,0 +1,24 @@
+// Package qemu starts and controls a local QEMU virtual machine that boots a
+// bootapp disk image. It is the one place that knows QEMU's command line, so
+// the end-to-end tests, `mkbootapp run` and builder.Verify all boot images the
+// same way.
+//
+// Data flow: a Config lists the disks (the first one boots), the firmware
+// (UEFI through OVMF by default, found with FindOVMF), memory, CPUs, the TCP
+// ports to forward from loopback into the guest and where the serial console
+// goes. Start turns the Config into a command line (see Args), copies the
+// OVMF variable store into a work directory, starts qemu-system-x86_64 in its
+// own process group (so a terminal's Ctrl-C reaches only the caller) and
+// waits until QEMU's QMP monitor answers, which proves the machine is up.
+// With Accel "auto" it uses KVM when /dev/kvm is usable and falls back to TCG
+// when QEMU cannot start with KVM.
+//
+// The serial console is read from QEMU's stdout and copied to Config.Console
+// and into a bounded in-memory tail (VM.ConsoleTail) for error messages.
+// VM.Powerdown presses the ACPI power button through QMP; VM.Stop does that
+// and kills QEMU when the guest does not power off within a grace period;
+// cancelling the context given to Start kills QEMU. Every path ends with the
+// work directory removed and the process reaped.
+//
+// WaitHTTP and WaitTCP poll a forwarded port until the app answers.
+package qemu

@@ -1,0 +1,516 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Config describes a virtual machine to start. Zero values select the
+// documented defaults.
+type Config struct {
+	// Disks are attached as virtio-blk devices in order; the first one is
+	// the boot disk. At least one is required.
+	Disks []Disk
+	// UEFI boots with OVMF firmware (found with FindOVMF). It is the
+	// default: UEFI is used unless BIOS is set, so setting UEFI only
+	// states the intent. Setting both is an error.
+	UEFI bool
+	// BIOS boots with QEMU's built-in SeaBIOS instead of OVMF.
+	BIOS bool
+	// MemoryMB is the guest memory in MiB. Default: 512.
+	MemoryMB int
+	// CPUs is the number of virtual CPUs. Default: 2.
+	CPUs int
+	// Forwards are TCP ports forwarded from the host into the guest.
+	Forwards []Forward
+	// Console receives the serial console output as it arrives. A bounded
+	// tail of it is also kept for VM.ConsoleTail. Nil discards it (the
+	// tail is still kept). Write errors are ignored.
+	Console io.Writer
+	// Accel is the accelerator: "kvm", "tcg" or "auto" (the default: KVM
+	// when /dev/kvm is usable, else TCG; when QEMU fails to start with
+	// KVM, Start retries with TCG).
+	Accel string
+	// Binary is the QEMU program. Default: qemu-system-x86_64 from PATH.
+	Binary string
+	// WorkDir holds the QMP socket and the copy of the OVMF variable store.
+	// Start creates its files in it and removes them when QEMU exits.
+	// Default: a new temporary directory, removed when QEMU exits. Keep the
+	// path short: unix socket paths are limited to 107 bytes.
+	WorkDir string
+}
+
+// Disk is one disk image attached to the VM.
+type Disk struct {
+	// Path of the image file.
+	Path string
+	// Format is QEMU's name of the image format: "raw" (default),
+	// "qcow2" or "vmdk".
+	Format string
+	// ReadOnly attaches the disk read-only.
+	ReadOnly bool
+}
+
+// Forward forwards a TCP port on the host to a port in the guest (QEMU user
+// networking, guest address 10.0.2.15).
+type Forward struct {
+	// HostAddr is the host address to listen on. Default: 127.0.0.1.
+	HostAddr string
+	// HostPort is the host port; 0 picks a free one (see VM.Forwarded).
+	HostPort int
+	// GuestPort is the TCP port in the guest.
+	GuestPort int
+}
+
+// ErrKilled reports that QEMU was killed rather than left to exit by itself:
+// by VM.Kill, or by VM.Stop when the guest did not power off in time.
+var ErrKilled = errors.New("QEMU was killed")
+
+// consoleTailBytes bounds the console kept in memory for error messages.
+const consoleTailBytes = 256 << 10
+
+// startTimeout bounds how long QEMU may take to answer on its QMP socket.
+const startTimeout = 60 * time.Second
+
+// VM is a running QEMU process. Its methods are safe for concurrent use.
+type VM struct {
+	cmd      *exec.Cmd
+	accel    string
+	qmpPath  string
+	forwards []Forward
+	console  *tailBuffer
+	stderr   *tailBuffer
+	cleanup  func()
+
+	exited   chan struct{} // closed when the QEMU process has exited
+	done     chan struct{} // closed when QEMU has exited and files are gone
+	mu       sync.Mutex
+	killedBy error // why QEMU was killed, if it was
+	waitErr  error
+	stopCtx  func() bool
+}
+
+// Start boots a VM as c describes and returns once QEMU answers on its
+// control socket. QEMU runs until the guest powers off, the VM is stopped
+// or killed, or ctx is cancelled (which kills it). The returned errors wrap
+// ErrNoQEMU or ErrNoOVMF when those are missing.
+func Start(ctx context.Context, c Config) (*VM, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	l, err := resolve(c)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := FindQEMU(c.Binary)
+	if err != nil {
+		return nil, err
+	}
+	var vars string
+	if !c.BIOS {
+		code, v, err := FindOVMF()
+		if err != nil {
+			return nil, err
+		}
+		l.ovmfCode, vars = code, v
+	}
+
+	work, removeWork, err := workDir(c.WorkDir)
+	if err != nil {
+		return nil, err
+	}
+	l.qmpPath = filepath.Join(work, "qmp.sock")
+	if len(l.qmpPath) > 107 {
+		removeWork()
+		return nil, fmt.Errorf("QMP socket path %s is longer than 107 bytes: use a shorter Config.WorkDir", l.qmpPath)
+	}
+	if l.ovmfCode != "" {
+		l.ovmfVars = filepath.Join(work, "OVMF_VARS.fd")
+	}
+	cleanup := func() {
+		os.Remove(l.qmpPath)
+		if l.ovmfVars != "" {
+			os.Remove(l.ovmfVars)
+		}
+		removeWork()
+	}
+
+	accel := strings.ToLower(c.Accel)
+	auto := accel == "" || accel == "auto"
+	if auto {
+		accel = "tcg"
+		if kvmUsable() {
+			accel = "kvm"
+		}
+	}
+	l.accel = accel
+	vm, err := l.start(ctx, bin, vars, c.Console, cleanup)
+	if err != nil && auto && accel == "kvm" && ctx.Err() == nil {
+		l.accel = "tcg"
+		vm, err = l.start(ctx, bin, vars, c.Console, cleanup)
+		if err != nil {
+			err = fmt.Errorf("%w (after QEMU also failed with KVM)", err)
+		}
+	}
+	if err != nil {
+		cleanup()
+		return nil, err
+	}
+	return vm, nil
+}
+
+// resolve validates c and fills in defaults and free host ports.
+func resolve(c Config) (*launch, error) {
+	if c.UEFI && c.BIOS {
+		return nil, errors.New("qemu config: UEFI and BIOS are both set: choose one")
+	}
+	if len(c.Disks) == 0 {
+		return nil, errors.New("qemu config: no disks: the first disk is the boot disk")
+	}
+	l := &launch{memoryMB: c.MemoryMB, cpus: c.CPUs}
+	if l.memoryMB <= 0 {
+		l.memoryMB = 512
+	}
+	if l.cpus <= 0 {
+		l.cpus = 2
+	}
+	switch a := strings.ToLower(c.Accel); a {
+	case "", "auto", "kvm", "tcg":
+	default:
+		return nil, fmt.Errorf("qemu config: unknown accelerator %q (want auto, kvm or tcg)", c.Accel)
+	}
+	for _, d := range c.Disks {
+		if d.Format == "" {
+			d.Format = "raw"
+		}
+		switch d.Format {
+		case "raw", "qcow2", "vmdk":
+		default:
+			return nil, fmt.Errorf("disk %s: format %q cannot be attached (want raw, qcow2 or vmdk)", d.Path, d.Format)
+		}
+		if !isFile(d.Path) {
+			return nil, fmt.Errorf("disk %s: not a regular file: check the path", d.Path)
+		}
+		l.disks = append(l.disks, d)
+	}
+	for _, f := range c.Forwards {
+		if f.HostAddr == "" {
+			f.HostAddr = "127.0.0.1"
+		}
+		if f.GuestPort <= 0 || f.GuestPort > 65535 || f.HostPort < 0 || f.HostPort > 65535 {
+			return nil, fmt.Errorf("qemu config: port forward %s:%d -> %d is out of range", f.HostAddr, f.HostPort, f.GuestPort)
+		}
+		if f.HostPort == 0 {
+			p, err := FreePort(f.HostAddr)
+			if err != nil {
+				return nil, err
+			}
+			f.HostPort = p
+		}
+		l.forwards = append(l.forwards, f)
+	}
+	return l, nil
+}
+
+// FreePort returns a TCP port on host that was free a moment ago.
+func FreePort(host string) (int, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return 0, fmt.Errorf("find a free port on %s: %w", host, err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// PortFree reports whether TCP port on host can be listened on now.
+func PortFree(host string, port int) bool {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+func workDir(dir string) (path string, remove func(), err error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "bootapp-qemu-")
+		if err != nil {
+			return "", nil, fmt.Errorf("create QEMU work directory: %w", err)
+		}
+		return d, func() { os.RemoveAll(d) }, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("create QEMU work directory %s: %w", dir, err)
+	}
+	return dir, func() {}, nil
+}
+
+// kvmUsable reports whether /dev/kvm can be opened for reading and writing.
+func kvmUsable() bool {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+func copyFile(dst, src string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return fmt.Errorf("copy OVMF variables: %w", err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("copy OVMF variables: %w", err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy OVMF variables %s to %s: %w", src, dst, err)
+	}
+	if err := out.Close(); err != nil {
+		return fmt.Errorf("copy OVMF variables to %s: %w", dst, err)
+	}
+	return nil
+}
+
+// consoleWriter feeds the tail and the caller's writer; the caller's errors
+// are ignored so that a closed terminal never stalls QEMU.
+type consoleWriter struct {
+	tail *tailBuffer
+	out  io.Writer
+}
+
+func (w consoleWriter) Write(p []byte) (int, error) {
+	w.tail.Write(p)
+	if w.out != nil {
+		w.out.Write(p)
+	}
+	return len(p), nil
+}
+
+// start runs QEMU once with l and waits until its QMP socket answers.
+func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io.Writer, cleanup func()) (*VM, error) {
+	if l.ovmfVars != "" {
+		if err := copyFile(l.ovmfVars, varsTemplate); err != nil {
+			return nil, err
+		}
+	}
+	os.Remove(l.qmpPath)
+	vm := &VM{
+		accel:    l.accel,
+		qmpPath:  l.qmpPath,
+		forwards: l.forwards,
+		console:  newTailBuffer(consoleTailBytes),
+		stderr:   newTailBuffer(16 << 10),
+		cleanup:  cleanup,
+		done:     make(chan struct{}),
+	}
+	cmd := exec.Command(bin, l.args()...)
+	cmd.Stdin = nil
+	cmd.Stdout = consoleWriter{tail: vm.console, out: console}
+	cmd.Stderr = vm.stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		// Own process group: a Ctrl-C in the terminal goes to the caller,
+		// which powers the guest off cleanly, not straight to QEMU.
+		Setpgid: true,
+		// QEMU dies with the process that started it: no orphans.
+		Pdeathsig: syscall.SIGKILL,
+	}
+	cmd.WaitDelay = 2 * time.Second
+	vm.cmd = cmd
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan struct{})
+	vm.exited = exited
+	go func() {
+		err := cmd.Wait()
+		vm.mu.Lock()
+		vm.waitErr = err
+		vm.mu.Unlock()
+		close(exited)
+	}()
+	vm.stopCtx = context.AfterFunc(ctx, func() { vm.kill(fmt.Errorf("QEMU killed: %w", context.Cause(ctx))) })
+
+	if err := vm.waitReady(ctx, exited); err != nil {
+		vm.stopCtx()
+		vm.kill(ErrKilled)
+		<-exited
+		return nil, err
+	}
+	go func() {
+		<-exited
+		vm.stopCtx()
+		cleanup()
+		close(vm.done)
+	}()
+	return vm, nil
+}
+
+// waitReady polls the QMP socket until QEMU answers query-status, QEMU
+// exits, or startTimeout passes.
+func (vm *VM) waitReady(ctx context.Context, exited <-chan struct{}) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-exited:
+			vm.mu.Lock()
+			err := vm.waitErr
+			vm.mu.Unlock()
+			return fmt.Errorf("QEMU (accel %s) exited at start (%v): %s", vm.accel, err, strings.TrimSpace(vm.stderr.String()))
+		case <-ctx.Done():
+			return fmt.Errorf("QEMU did not answer on %s: %w", vm.qmpPath, ctx.Err())
+		case <-tick.C:
+		}
+		if _, err := os.Stat(vm.qmpPath); err != nil {
+			continue
+		}
+		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := dialQMP(dctx, vm.qmpPath)
+		if err == nil {
+			_, err = c.executeCtx(dctx, "query-status")
+			c.Close()
+		}
+		dcancel()
+		if err == nil {
+			return nil
+		}
+	}
+}
+
+// kill sends SIGKILL to QEMU and records why, unless it already exited.
+func (vm *VM) kill(reason error) {
+	select {
+	case <-vm.exited:
+		return
+	default:
+	}
+	vm.mu.Lock()
+	if vm.killedBy == nil {
+		vm.killedBy = reason
+	}
+	vm.mu.Unlock()
+	if vm.cmd.Process != nil {
+		_ = vm.cmd.Process.Kill()
+	}
+}
+
+// Accel returns the accelerator QEMU runs with: "kvm" or "tcg".
+func (vm *VM) Accel() string { return vm.accel }
+
+// Forwarded returns the host address ("127.0.0.1:34567") that forwards to
+// guestPort, or "" when guestPort is not forwarded.
+func (vm *VM) Forwarded(guestPort int) string {
+	for _, f := range vm.forwards {
+		if f.GuestPort == guestPort {
+			return net.JoinHostPort(f.HostAddr, strconv.Itoa(f.HostPort))
+		}
+	}
+	return ""
+}
+
+// Forwards returns the port forwards with their host ports resolved.
+func (vm *VM) Forwards() []Forward { return append([]Forward(nil), vm.forwards...) }
+
+// ConsoleTail returns the last part of the serial console output (up to
+// 256 KiB, starting at a line).
+func (vm *VM) ConsoleTail() string { return vm.console.String() }
+
+// Done is closed when QEMU has exited and its files are removed.
+func (vm *VM) Done() <-chan struct{} { return vm.done }
+
+// Wait waits for QEMU to exit and returns nil when it exited by itself with
+// status 0 (the guest powered off). It returns an error wrapping ErrKilled
+// or the context's error when QEMU was killed, and an error with QEMU's
+// messages when it failed.
+func (vm *VM) Wait() error {
+	<-vm.done
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	if vm.killedBy != nil {
+		return vm.killedBy
+	}
+	if vm.waitErr != nil {
+		msg := strings.TrimSpace(vm.stderr.String())
+		if msg == "" {
+			return fmt.Errorf("QEMU failed: %w", vm.waitErr)
+		}
+		return fmt.Errorf("QEMU failed: %w: %s", vm.waitErr, msg)
+	}
+	return nil
+}
+
+// Kill stops QEMU at once (SIGKILL) and waits until it has exited. Wait then
+// returns an error wrapping ErrKilled.
+func (vm *VM) Kill() {
+	select {
+	case <-vm.done:
+		return
+	default:
+	}
+	vm.kill(ErrKilled)
+	<-vm.done
+}
+
+// Powerdown presses the ACPI power button (QMP system_powerdown) and returns
+// without waiting for the guest to power off.
+func (vm *VM) Powerdown(ctx context.Context) error {
+	select {
+	case <-vm.done:
+		return nil
+	default:
+	}
+	err := powerdownQMP(ctx, vm.qmpPath, qmpLinger)
+	if err != nil {
+		select {
+		case <-vm.done:
+			return nil // QEMU exited meanwhile: nothing left to power down
+		default:
+		}
+		return fmt.Errorf("ACPI power-down: %w", err)
+	}
+	return nil
+}
+
+// Stop powers the guest off through ACPI and waits up to grace for QEMU to
+// exit; then it kills QEMU. It returns nil when the guest powered off in
+// time, an error wrapping ErrKilled when QEMU had to be killed, and ctx's
+// error (after killing QEMU) when ctx ends first.
+func (vm *VM) Stop(ctx context.Context, grace time.Duration) error {
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	pctx, cancel := context.WithTimeout(ctx, grace)
+	perr := vm.Powerdown(pctx)
+	cancel()
+	select {
+	case <-vm.done:
+		return vm.Wait()
+	case <-t.C:
+		vm.kill(fmt.Errorf("guest did not power off within %s after ACPI power-down: %w", grace, ErrKilled))
+	case <-ctx.Done():
+		vm.kill(fmt.Errorf("stop VM: %w", ctx.Err()))
+	}
+	<-vm.done
+	err := vm.Wait()
+	if perr != nil {
+		err = fmt.Errorf("%w (%v)", err, perr)
+	}
+	return err
+}
