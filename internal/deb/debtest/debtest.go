@@ -1,0 +1,144 @@
+// Package debtest builds small Debian packages in memory for tests of the
+// deb reader and of the packages that consume .deb files (kernel, builder).
+// It writes what dpkg-deb writes: an ar archive with debian-binary, a
+// control.tar and a data.tar, each tar optionally compressed.
+package debtest
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"time"
+
+	"github.com/blakesmith/ar"
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+)
+
+// File is one entry of the data archive. Names are written with a leading
+// "./", as dpkg-deb does. A Name ending in "/" is a directory; a non-empty
+// Link makes a symbolic link.
+type File struct {
+	Name string
+	Body []byte
+	Mode int64
+	Link string
+}
+
+// Package describes a package to build.
+type Package struct {
+	// Control is the control file's text. Default: a minimal amd64 stanza.
+	Control string
+	// Compression of both tar members: "" (none), "gz", "xz" or "zst".
+	Compression string
+	// Files of the data archive, in order.
+	Files []File
+}
+
+// epoch is the fixed modification time of every entry.
+var epoch = time.Unix(1700000000, 0)
+
+// Build returns the .deb's bytes.
+func Build(p Package) ([]byte, error) {
+	ctl := p.Control
+	if ctl == "" {
+		ctl = "Package: test\nVersion: 1.0-1\nArchitecture: amd64\nDescription: test package\n multi-line\n"
+	}
+	ctlTar, err := tarball([]File{{Name: "./"}, {Name: "./control", Body: []byte(ctl)}}, p.Compression)
+	if err != nil {
+		return nil, err
+	}
+	dataTar, err := tarball(p.Files, p.Compression)
+	if err != nil {
+		return nil, err
+	}
+	ext := ""
+	if p.Compression != "" {
+		ext = "." + p.Compression
+	}
+	var buf bytes.Buffer
+	w := ar.NewWriter(&buf)
+	if err := w.WriteGlobalHeader(); err != nil {
+		return nil, err
+	}
+	for _, m := range []struct {
+		name string
+		body []byte
+	}{
+		{"debian-binary", []byte("2.0\n")},
+		{"control.tar" + ext, ctlTar},
+		{"data.tar" + ext, dataTar},
+	} {
+		if err := w.WriteHeader(&ar.Header{Name: m.name, ModTime: epoch, Mode: 0o644, Size: int64(len(m.body))}); err != nil {
+			return nil, err
+		}
+		if _, err := w.Write(m.body); err != nil {
+			return nil, err
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+func tarball(files []File, compression string) ([]byte, error) {
+	var raw bytes.Buffer
+	tw := tar.NewWriter(&raw)
+	for _, f := range files {
+		h := &tar.Header{Name: f.Name, ModTime: epoch, Mode: f.Mode, Typeflag: tar.TypeReg, Size: int64(len(f.Body)), Format: tar.FormatGNU}
+		switch {
+		case f.Link != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.Link, 0
+		case len(f.Name) > 0 && f.Name[len(f.Name)-1] == '/':
+			h.Typeflag, h.Size = tar.TypeDir, 0
+		}
+		if h.Mode == 0 {
+			h.Mode = 0o644
+			if h.Typeflag == tar.TypeDir {
+				h.Mode = 0o755
+			}
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return nil, err
+		}
+		if h.Size > 0 {
+			if _, err := tw.Write(f.Body); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	switch compression {
+	case "":
+		return raw.Bytes(), nil
+	case "gz":
+		zw := gzip.NewWriter(&out)
+		zw.Write(raw.Bytes())
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	case "xz":
+		zw, err := xz.NewWriter(&out)
+		if err != nil {
+			return nil, err
+		}
+		zw.Write(raw.Bytes())
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	case "zst":
+		zw, err := zstd.NewWriter(&out)
+		if err != nil {
+			return nil, err
+		}
+		zw.Write(raw.Bytes())
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("debtest: unknown compression %q", compression)
+	}
+	return out.Bytes(), nil
+}
