@@ -1,0 +1,99 @@
+package initramfs
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+)
+
+// AddTree copies the host directory tree src into the archive at dst (an
+// absolute archive path): directories, regular files with their permission
+// and setuid/setgid/sticky bits, and symbolic links with their targets
+// verbatim. Entries are written in lexical order, depth first, so the same
+// tree always gives the same archive; host owners, times and inode numbers
+// are not copied (the Writer's Options apply). dst itself gets src's mode.
+// Hard links become independent copies. Any other file type (device,
+// FIFO, socket) fails with ErrUnsupportedType. AddTree stops when ctx is
+// cancelled, returning ctx's error.
+//
+// Modes are kept as they are on the host: a tree readable only by its
+// owner stays so in the guest, where root owns it. If src is a regular
+// file, it is copied to dst.
+func AddTree(ctx context.Context, w *Writer, dst string, src string) error {
+	if _, err := cleanName(dst); err != nil {
+		return fmt.Errorf("initramfs: add tree %s: %w", src, err)
+	}
+	// WalkDir does not follow a symbolic link at the root: resolve it,
+	// so that a linked app directory is copied, not linked.
+	root, err := filepath.EvalSymlinks(src)
+	if err != nil {
+		return fmt.Errorf("initramfs: add tree: %w", err)
+	}
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("initramfs: add tree: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, p)
+		if err != nil {
+			return fmt.Errorf("initramfs: add tree: %s: %w", p, err)
+		}
+		name := path.Join(dst, filepath.ToSlash(rel))
+		switch t := d.Type(); {
+		case t.IsDir():
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("initramfs: add tree: %w", err)
+			}
+			return w.Mkdir(name, info.Mode())
+		case t&fs.ModeSymlink != 0:
+			target, err := os.Readlink(p)
+			if err != nil {
+				return fmt.Errorf("initramfs: add tree: %w", err)
+			}
+			return w.Symlink(name, target)
+		case t.IsRegular():
+			return addFile(ctx, w, name, p)
+		default:
+			return fmt.Errorf("initramfs: add tree: %s is %v: %w (remove it or copy it elsewhere)", p, t, ErrUnsupportedType)
+		}
+	})
+}
+
+// addFile streams one host file into the archive.
+func addFile(ctx context.Context, w *Writer, name, p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("initramfs: add tree: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("initramfs: add tree: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return fmt.Errorf("initramfs: add tree: %s is %v: %w", p, info.Mode().Type(), ErrUnsupportedType)
+	}
+	// CopyFile's errors name the archive path, which mirrors p.
+	return w.CopyFile(name, info.Mode()&^fs.ModeType, info.Size(), ctxReader{ctx, f})
+}
+
+// ctxReader stops reading when its context is done, so that copying a big
+// file can be cancelled.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
