@@ -1,0 +1,328 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/diskfs/go-diskfs/partition/gpt"
+	"github.com/google/uuid"
+)
+
+// BootFiles are the contents of the EFI system partition.
+type BootFiles struct {
+	Loader  []byte // UEFI boot loader, written as /EFI/BOOT/BOOTX64.EFI (systemd-bootx64.efi)
+	Kernel  []byte // bzImage, written as /bootapp/linux
+	Initrd  []byte // initramfs, written as /bootapp/initrd
+	Cmdline string // kernel command line for the loader entry
+	Title   string // boot entry title, e.g. "bootapp: hello"
+}
+
+// ErrBadBootFiles is wrapped when BootFiles cannot make a bootable disk:
+// a missing loader or kernel, a file that is not a PE/EFI image, or a
+// title or command line spanning several lines.
+var ErrBadBootFiles = errors.New("invalid boot files")
+
+// Layout of the boot disk. Everything is aligned to 1 MiB, which suits every
+// hypervisor and cloud (Azure even requires whole MiB disk sizes).
+const (
+	// espStart is where the ESP begins: LBA 2048.
+	espStart = 1 * mib
+	// minESPSize keeps the ESP FAT32 with at least 65525 clusters: EDK2
+	// (OVMF) rejects smaller FAT32 volumes as corrupt.
+	minESPSize = 64 * mib
+	// diskTail is left after the ESP for the backup GPT (33 sectors),
+	// rounded up to keep the disk size a whole number of MiB.
+	diskTail = 1 * mib
+	// maxBootDiskSize is the largest disk the protective MBR can describe
+	// (a 32-bit sector count).
+	maxBootDiskSize = (1 << 32) * sectorSize
+	// minFAT32Clusters is the FAT32 minimum cluster count (FAT spec).
+	minFAT32Clusters = 65525
+)
+
+// The files on the ESP, as systemd-boot finds them.
+const (
+	loaderPath      = "/EFI/BOOT/BOOTX64.EFI"
+	loaderConfPath  = "/loader/loader.conf"
+	entryPath       = "/loader/entries/bootapp.conf"
+	kernelPath      = "/bootapp/linux"
+	initrdPath      = "/bootapp/initrd"
+	espLabel        = "ESP"
+	espPartName     = "EFI System Partition"
+	defaultTitle    = "bootapp"
+	fatClusterDirs  = 6 * 2 // six directories, two clusters each at most
+	fatClusterSlack = 16
+)
+
+// loaderConf is /loader/loader.conf. random-seed-mode off stops
+// systemd-boot (252 understands the option) from writing
+// /loader/random-seed into the ESP: the boot disk must stay immutable.
+const loaderConf = "timeout 0\ndefault bootapp.conf\neditor no\nrandom-seed-mode off\n"
+
+// entryConf returns /loader/entries/bootapp.conf.
+func entryConf(f *BootFiles) []byte {
+	title := f.Title
+	if title == "" {
+		title = defaultTitle
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "title %s\nlinux %s\n", title, kernelPath)
+	if len(f.Initrd) > 0 {
+		fmt.Fprintf(&b, "initrd %s\n", initrdPath)
+	}
+	if f.Cmdline != "" {
+		fmt.Fprintf(&b, "options %s\n", f.Cmdline)
+	}
+	return []byte(b.String())
+}
+
+// espFiles lists what goes on the ESP, in write order.
+func espFiles(f *BootFiles) []espFile {
+	files := []espFile{
+		{loaderPath, f.Loader},
+		{loaderConfPath, []byte(loaderConf)},
+		{entryPath, entryConf(f)},
+		{kernelPath, f.Kernel},
+	}
+	if len(f.Initrd) > 0 {
+		files = append(files, espFile{initrdPath, f.Initrd})
+	}
+	return files
+}
+
+// espFile is one file on the ESP.
+type espFile struct {
+	path string
+	data []byte
+}
+
+// MinBootDiskSize returns the smallest boot disk that holds f: 1 MiB for
+// the GPT and alignment, the ESP (at least 64 MiB, more if the files need
+// it) and 1 MiB for the backup GPT. It returns 66 MiB for small contents
+// and for a nil f.
+func MinBootDiskSize(f *BootFiles) int64 {
+	if f == nil {
+		f = &BootFiles{}
+	}
+	return espStart + minESPSizeFor(espFiles(f)) + diskTail
+}
+
+// minESPSizeFor returns the smallest ESP, in whole MiB, that holds files.
+func minESPSizeFor(files []espFile) int64 {
+	var total int64
+	for _, fl := range files {
+		total += int64(len(fl.data))
+	}
+	s := max(minESPSize, (total+mib-1)/mib*mib)
+	for ; s < maxBootDiskSize; s += mib {
+		if espFits(files, s) {
+			return s
+		}
+	}
+	return s
+}
+
+// espFits reports whether a FAT32 file system in a partition of size bytes
+// holds files.
+func espFits(files []espFile, size int64) bool {
+	fsSize := fat32FSSize(size)
+	c := fat32ClusterSize(fsSize)
+	need := int64(fatClusterDirs + fatClusterSlack)
+	for _, fl := range files {
+		need += max(1, (int64(len(fl.data))+c-1)/c)
+	}
+	have, _ := fat32Layout(fsSize)
+	return have >= minFAT32Clusters && have >= need
+}
+
+// fat32FSSize returns the size of the FAT32 file system written into a
+// partition of partSize bytes: the largest size, at most a few sectors
+// short of the partition, whose FAT can address every data cluster.
+//
+// go-diskfs v1.9.4 fat32.Create sizes the FAT with a closed formula that,
+// for some sizes (64 MiB among them), gives a FAT two entries short of the
+// cluster count; fsck.fat then reports "Filesystem has N clusters but only
+// space for N-2 FAT entries" and firmware may reject the volume. Leaving
+// the partition's last sector or two unused avoids those sizes.
+func fat32FSSize(partSize int64) int64 {
+	for s := partSize; s > partSize-16*sectorSize; s -= sectorSize {
+		if clusters, entries := fat32Layout(s); clusters+2 <= entries {
+			return s
+		}
+	}
+	return partSize
+}
+
+// fat32ClusterSize mirrors go-diskfs v1.9.4 fat32.Create.
+func fat32ClusterSize(size int64) int64 {
+	switch {
+	case size <= 260*mib:
+		return 512
+	case size <= 8<<30:
+		return 4 << 10
+	case size <= 16<<30:
+		return 8 << 10
+	case size <= 32<<30:
+		return 16 << 10
+	}
+	return 32 << 10
+}
+
+// fat32Layout mirrors go-diskfs v1.9.4 fat32.Create for a volume of size
+// bytes (32 reserved sectors, two FATs): it returns the number of data
+// clusters and the number of entries one FAT holds.
+func fat32Layout(size int64) (clusters, entries int64) {
+	const reserved = 32
+	spc := fat32ClusterSize(size) / sectorSize
+	total := size / sectorSize
+	if total <= reserved {
+		return 0, 0
+	}
+	denom := sectorSize*spc + 8
+	spf := (4*(total-reserved) + denom - 1) / denom
+	data := total - reserved - 2*spf
+	if data <= 0 {
+		return 0, 0
+	}
+	return data / spc, spf * sectorSize / 4
+}
+
+// WriteBootDisk writes a sparse raw GPT disk of the given size
+// (0 = MinBootDiskSize) to path: a protective MBR, a GPT whose only
+// partition is the EFI system partition (FAT32, from 1 MiB), holding
+// systemd-boot as /EFI/BOOT/BOOTX64.EFI, its configuration in /loader, and
+// the kernel and initramfs in /bootapp. The rest of a disk larger than the
+// minimum stays unpartitioned.
+//
+// The output is reproducible: the same BootFiles and size give
+// byte-identical disks. The disk and partition GUIDs and the FAT volume ID
+// derive from a SHA-256 of the contents, and every FAT timestamp is
+// 1980-01-01 00:00:00.
+//
+// A size below MinBootDiskSize fails with ErrTooSmall. The file at path is
+// created or truncated; on error it is removed.
+func WriteBootDisk(ctx context.Context, path string, f *BootFiles, size int64) (err error) {
+	if err := checkBootFiles(f); err != nil {
+		return fmt.Errorf("boot disk %s: %w", path, err)
+	}
+	files := espFiles(f)
+	espSize := minESPSizeFor(files)
+	need := espStart + espSize + diskTail
+	switch {
+	case size == 0:
+		size = need
+	case size < 0 || size%sectorSize != 0:
+		return fmt.Errorf("boot disk %s: size %d is not a positive multiple of %d bytes: %w", path, size, sectorSize, ErrBadSize)
+	case size > maxBootDiskSize:
+		return fmt.Errorf("boot disk %s: size %s exceeds the 2 TiB a protective MBR can describe: %w", path, fmtSize(size), ErrBadSize)
+	case size < need:
+		return fmt.Errorf("boot disk of %s cannot hold kernel+initramfs (%s); use at least %s: %w",
+			fmtSize(size), fmtSize(int64(len(f.Kernel)+len(f.Initrd))), fmtSize(need), ErrTooSmall)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boot disk %s: %w", path, err)
+	}
+	ids := deriveIDs(f, size)
+
+	sf, err := createSparse(path, size)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := sf.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(path)
+		}
+	}()
+
+	table := &gpt.Table{
+		LogicalSectorSize:  sectorSize,
+		PhysicalSectorSize: sectorSize,
+		ProtectiveMBR:      true,
+		GUID:               ids.disk.String(),
+		Partitions: []*gpt.Partition{{
+			Index: 1,
+			Start: uint64(espStart / sectorSize),
+			End:   uint64((espStart+espSize)/sectorSize - 1),
+			Type:  gpt.EFISystemPartition,
+			Name:  espPartName,
+			GUID:  ids.esp.String(),
+		}},
+	}
+	if err := table.Write(sf, size); err != nil {
+		return fmt.Errorf("write partition table of boot disk %s: %w", path, err)
+	}
+	if err := writeESP(ctx, sf, espStart, espSize, files, ids.fatSerial); err != nil {
+		return fmt.Errorf("boot disk %s: %w", path, err)
+	}
+	return nil
+}
+
+// checkBootFiles rejects contents that cannot boot.
+func checkBootFiles(f *BootFiles) error {
+	switch {
+	case f == nil:
+		return fmt.Errorf("%w: no boot files given", ErrBadBootFiles)
+	case len(f.Loader) == 0:
+		return fmt.Errorf("%w: the boot loader is empty (want systemd-bootx64.efi)", ErrBadBootFiles)
+	case !isPE(f.Loader):
+		return fmt.Errorf("%w: the boot loader is not an EFI (PE) image; pass systemd-bootx64.efi itself, not its package", ErrBadBootFiles)
+	case len(f.Kernel) == 0:
+		return fmt.Errorf("%w: the kernel is empty", ErrBadBootFiles)
+	case !isPE(f.Kernel):
+		return fmt.Errorf("%w: the kernel is not an EFI-stub image (no MZ header); pass the vmlinuz bzImage", ErrBadBootFiles)
+	case strings.ContainsAny(f.Title, "\r\n"):
+		return fmt.Errorf("%w: the boot entry title %q spans several lines", ErrBadBootFiles, f.Title)
+	case strings.ContainsAny(f.Cmdline, "\r\n"):
+		return fmt.Errorf("%w: the kernel command line %q spans several lines", ErrBadBootFiles, f.Cmdline)
+	}
+	return nil
+}
+
+// isPE reports whether b starts like a PE/COFF image (DOS "MZ" header), as
+// every UEFI executable and every EFI-stub kernel does.
+func isPE(b []byte) bool { return bytes.HasPrefix(b, []byte("MZ")) }
+
+// diskIDs are the identifiers of a boot disk, derived from its contents.
+type diskIDs struct {
+	disk, esp uuid.UUID
+	fatSerial uint32
+}
+
+// deriveIDs hashes the contents so the same inputs give the same GUIDs,
+// while different builds still get different ones.
+func deriveIDs(f *BootFiles, size int64) diskIDs {
+	h := sha256.New()
+	var n [8]byte
+	field := func(b []byte) {
+		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
+		h.Write(n[:])
+		h.Write(b)
+	}
+	field(f.Loader)
+	field(f.Kernel)
+	field(f.Initrd)
+	field([]byte(f.Cmdline))
+	field([]byte(f.Title))
+	binary.LittleEndian.PutUint64(n[:], uint64(size))
+	h.Write(n[:])
+	sum := h.Sum(nil)
+	tagged := func(tag string) []byte { return append(append([]byte(nil), sum...), tag...) }
+	// The namespace of bootapp boot disks: a name-based UUID of the
+	// package's URL.
+	ns := uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/bootapp/bootapp/image"))
+	serial := sha256.Sum256(tagged("fat"))
+	return diskIDs{
+		disk:      uuid.NewSHA1(ns, tagged("disk")),
+		esp:       uuid.NewSHA1(ns, tagged("esp")),
+		fatSerial: binary.LittleEndian.Uint32(serial[:4]),
+	}
+}
