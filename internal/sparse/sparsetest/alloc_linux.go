@@ -1,0 +1,19 @@
+package sparsetest
+
+import (
+	"os"
+	"syscall"
+	"testing"
+)
+
+func allocated(t testing.TB, path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		t.Fatalf("no block count for %s", path)
+	}
+	return st.Blocks * 512
+}
