@@ -159,8 +159,8 @@ func TestOptionErrors(t *testing.T) {
 		{"level", 4096, nil, Options{Level: 12}},
 		{"name", 4096, nil, Options{ExtentName: "a\"b"}},
 		{"size", 0, nil, Options{}},
-		{"extent past end", 4096, []sparse.Extent{{0, 8192}}, Options{}},
-		{"short source", 1 << 20, []sparse.Extent{{0, 1 << 20}}, Options{}},
+		{"extent past end", 4096, []sparse.Extent{{Off: 0, Len: 8192}}, Options{}},
+		{"short source", 1 << 20, []sparse.Extent{{Off: 0, Len: 1 << 20}}, Options{}},
 	} {
 		for _, fn := range []writeFunc{WriteStreamOptimized, WriteMonolithicSparse} {
 			if err := fn(context.Background(), io.Discard, src, tc.size, tc.ext, tc.opts); err == nil {
@@ -175,7 +175,7 @@ func TestCancel(t *testing.T) {
 	cancel()
 	src := bytes.NewReader(bytes.Repeat([]byte{1}, 1<<20))
 	for _, fn := range []writeFunc{WriteStreamOptimized, WriteMonolithicSparse} {
-		if err := fn(ctx, io.Discard, src, 1<<20, []sparse.Extent{{0, 1 << 20}}, Options{}); err == nil {
+		if err := fn(ctx, io.Discard, src, 1<<20, []sparse.Extent{{Off: 0, Len: 1 << 20}}, Options{}); err == nil {
 			t.Error("cancelled context: no error")
 		}
 	}

@@ -89,20 +89,24 @@ func Check(extents []Extent, size int64) error {
 // throughput, small enough to stay in cache.
 const readChunk = 1 << 20
 
+// MaxBlock is the largest block size Walk accepts.
+const MaxBlock = 64 << 20
+
 // Walk reads the blocks of src that intersect extents and calls fn, in
 // increasing order, for every blockSize-aligned block that holds a non-zero
 // byte. idx is the block index (offset/blockSize); data is the block, always
 // blockSize long: bytes past size read as zeros. data is only valid during the
-// call. blockSize must be a positive power of two no larger than 1 MiB.
+// call. blockSize must be a positive power of two no larger than MaxBlock.
 // Walk stops at the first error from fn or src, or when ctx is done.
 func Walk(ctx context.Context, src io.ReaderAt, size int64, extents []Extent, blockSize int64, fn func(idx int64, data []byte) error) error {
-	if blockSize <= 0 || blockSize&(blockSize-1) != 0 || blockSize > readChunk {
-		return fmt.Errorf("sparse: block size %d is not a power of two up to %d", blockSize, readChunk)
+	if blockSize <= 0 || blockSize&(blockSize-1) != 0 || blockSize > MaxBlock {
+		return fmt.Errorf("sparse: block size %d is not a power of two up to %d", blockSize, MaxBlock)
 	}
 	if err := Check(extents, size); err != nil {
 		return err
 	}
-	buf := make([]byte, readChunk)
+	chunkSize := max(readChunk, blockSize)
+	buf := make([]byte, chunkSize)
 	next := int64(0) // first block not yet visited
 	for _, e := range extents {
 		if e.Len == 0 {
@@ -117,7 +121,7 @@ func Walk(ctx context.Context, src io.ReaderAt, size int64, extents []Extent, bl
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			n := min(last-b+1, readChunk/blockSize)
+			n := min(last-b+1, chunkSize/blockSize)
 			off := b * blockSize
 			want := n * blockSize
 			chunk := buf[:want]
