@@ -151,7 +151,7 @@ func espFits(files []espFile, size int64) bool {
 // space for N-2 FAT entries" and firmware may reject the volume. Leaving
 // the partition's last sector or two unused avoids those sizes.
 func fat32FSSize(partSize int64) int64 {
-	for s := partSize; s > partSize-16*sectorSize; s -= sectorSize {
+	for s := partSize; s > partSize-64*sectorSize; s -= sectorSize {
 		if clusters, entries := fat32Layout(s); clusters+2 <= entries {
 			return s
 		}
