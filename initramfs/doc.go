@@ -42,4 +42,9 @@
 // destination with zero bytes to a multiple of four, which the kernel skips
 // between segments; so segments may be freely mixed and one may be cached as
 // bytes and copied in front of another. Close never closes the destination.
+//
+// Each segment writes the parent directories it needs (mode 0755) again,
+// and the kernel applies the last mode it sees for a directory. A segment
+// that adds files beneath a directory with another mode (a sticky /tmp, a
+// 0700 home) should therefore Mkdir that directory first, with its mode.
 package initramfs
