@@ -1,0 +1,61 @@
+// Command bootapp-init is the guest init: the static program that the kernel
+// runs as /init (PID 1) from the initramfs of every bootapp image.
+//
+// # Data flow
+//
+// The builder writes an initramfs holding this binary at /init, the guest
+// configuration at /etc/bootapp/init.json (internal/guestconfig), the kernel
+// modules listed in Config.Modules and the app. At boot the init:
+//
+//  1. mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /run and /tmp,
+//     and makes /dev/console its stdout and stderr;
+//  2. reads the configuration (a broken one is fatal);
+//  3. loads the modules in the configured order: finit_module(2) for plain
+//     .ko files, init_module(2) after decompressing .ko.xz, .ko.zst and
+//     .ko.gz in user space. A module that fails is logged and skipped;
+//  4. concurrently brings up the network (lo, then the first Ethernet
+//     interface with DHCPv4: address, default route, /etc/resolv.conf,
+//     hostname) and the data volume (the block device whose ext4 label is
+//     Config.Data.Label, mounted noatime at Config.Data.MountPoint and owned
+//     by the app's user; a tmpfs stands in when it is absent and not
+//     required), and watches the ACPI "Power Button" input device;
+//  5. writes /etc/passwd and /etc/group entries for the app's UID and GID
+//     when missing, and starts the app as that user in its own session;
+//  6. acts as PID 1: reaps every zombie, forwards SIGINT to the app, and
+//     applies the restart policy ("no", "on-failure", "always");
+//  7. shuts down on the power button, on SIGTERM, SIGUSR2 or SIGPWR sent to
+//     PID 1, or when the app exits and is not restarted: SIGTERM to the app,
+//     SIGKILL after Config.StopTimeoutSeconds (default 10), then every other
+//     process, sync, unmount the data volume (lazily only as a last resort)
+//     and power off.
+//
+// PID 1 never exits, since the kernel would panic: a fatal error is logged,
+// the disks are synced and the machine powers off. Adding "bootapp.fatal=halt"
+// to the kernel command line halts instead, which keeps the serial console
+// around for debugging.
+//
+// # Logging
+//
+// Every line the init writes goes to the console (console=ttyS0 on the serial
+// port) as "bootapp-init: [  1.234567] message", the timestamp being the time
+// since boot as the kernel's own log shows it. The app's stdout and stderr
+// lines are passed to the console prefixed with "app: ", so the two are easy
+// to tell apart; a line longer than 64 KiB is split.
+//
+// # Portability
+//
+// Everything that touches the kernel lives in *_linux.go files. The rest
+// (configuration defaults, the ext4 superblock reader, the input event
+// decoder, the passwd editor, the restart policy, decompression) is plain Go
+// with table-driven tests that run on any host. On other systems main only
+// reports that it needs Linux.
+//
+// # Building
+//
+// The builder does not compile this program: internal/initbin embeds a
+// prebuilt, reproducible linux/amd64 binary built with
+//
+//	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -ldflags="-s -w -buildid=" ./cmd/bootapp-init
+//
+// Run "go generate ./internal/initbin" after changing anything here.
+package main

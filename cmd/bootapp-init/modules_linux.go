@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loadModules loads the configured modules in order. A module that fails is
+// logged and skipped: the app may not need it.
+func (in *initProc) loadModules() {
+	if len(in.cfg.modules) == 0 {
+		return
+	}
+	start := time.Now()
+	loaded, present := 0, 0
+	for _, path := range in.cfg.modules {
+		err := loadModule(path)
+		switch {
+		case err == nil:
+			loaded++
+		case errors.Is(err, unix.EEXIST):
+			present++
+		default:
+			name := moduleName(path)
+			in.log.Printf("module %s: %v; continuing without it", name, err)
+			if isStorageModule(name) && in.cfg.dataLabel != "" {
+				in.log.Printf("module %s drives storage: the data volume %q may not appear", name, in.cfg.dataLabel)
+			}
+		}
+	}
+	in.log.Printf("modules: %d loaded, %d already present, %d failed in %s",
+		loaded, present, len(in.cfg.modules)-loaded-present, time.Since(start).Round(time.Millisecond))
+}
+
+// loadModule inserts the module file at path into the kernel. It returns an
+// error wrapping unix.EEXIST when the module is already loaded.
+func loadModule(path string) error {
+	c, err := compressionOf(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open module: %w", err)
+	}
+	defer f.Close()
+	if c == modPlain {
+		if err := unix.FinitModule(int(f.Fd()), "", 0); err != nil {
+			return fmt.Errorf("finit_module %s: %w", path, err)
+		}
+		return nil
+	}
+	img, err := decompressModule(c, f)
+	if err != nil {
+		return fmt.Errorf("read module %s: %w", path, err)
+	}
+	if err := unix.InitModule(img, ""); err != nil {
+		return fmt.Errorf("init_module %s: %w", path, err)
+	}
+	return nil
+}

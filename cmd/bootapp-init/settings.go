@@ -1,0 +1,174 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/bootapp/bootapp/internal/guestconfig"
+)
+
+// Defaults applied to zero values of guestconfig.Config.
+const (
+	defaultMountPoint  = "/data"
+	defaultStopTimeout = 10 * time.Second
+	defaultDataWait    = 10 * time.Second
+	defaultDHCPTimeout = 10 * time.Second
+	defaultPath        = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	defaultHostname    = "bootapp"
+)
+
+// restartPolicy says when the app is started again after it exits.
+type restartPolicy int
+
+const (
+	restartNo restartPolicy = iota
+	restartOnFailure
+	restartAlways
+)
+
+func (p restartPolicy) String() string {
+	switch p {
+	case restartNo:
+		return "no"
+	case restartOnFailure:
+		return "on-failure"
+	case restartAlways:
+		return "always"
+	}
+	return fmt.Sprintf("restartPolicy(%d)", int(p))
+}
+
+// errBadConfig marks a configuration the init cannot act on.
+var errBadConfig = errors.New("invalid guest config")
+
+// settings is a guestconfig.Config with every default filled in and every
+// value checked, so that the rest of the init never looks at zero values.
+type settings struct {
+	hostname    string // empty: take it from DHCP, else defaultHostname
+	modules     []string
+	appPath     string
+	appArgs     []string
+	appEnv      []string // complete environment, PATH and HOME included
+	appDir      string
+	uid, gid    int
+	dataLabel   string // empty: no data volume, a tmpfs at mountPoint
+	mountPoint  string
+	dataNeeded  bool
+	dataWait    time.Duration
+	dhcp        bool
+	dhcpTimeout time.Duration
+	stopTimeout time.Duration
+	restart     restartPolicy
+}
+
+// newSettings checks c and fills in the defaults.
+func newSettings(c *guestconfig.Config) (*settings, error) {
+	s := &settings{
+		hostname:    c.Hostname,
+		modules:     c.Modules,
+		appPath:     c.App.Path,
+		appArgs:     c.App.Args,
+		uid:         c.App.UID,
+		gid:         c.App.GID,
+		dataLabel:   c.Data.Label,
+		mountPoint:  c.Data.MountPoint,
+		dataNeeded:  c.Data.Required,
+		dataWait:    time.Duration(c.Data.WaitSeconds) * time.Second,
+		dhcp:        c.Network.DHCP,
+		dhcpTimeout: time.Duration(c.Network.DHCPTimeoutSeconds) * time.Second,
+		stopTimeout: time.Duration(c.StopTimeoutSeconds) * time.Second,
+	}
+	if !path.IsAbs(s.appPath) {
+		return nil, fmt.Errorf("%w: app path %q is not absolute: fix App.Path in the build spec", errBadConfig, s.appPath)
+	}
+	if s.uid < 0 || s.gid < 0 {
+		return nil, fmt.Errorf("%w: app uid %d / gid %d is negative", errBadConfig, s.uid, s.gid)
+	}
+	switch c.Restart {
+	case "", "no":
+		s.restart = restartNo
+	case "on-failure":
+		s.restart = restartOnFailure
+	case "always":
+		s.restart = restartAlways
+	default:
+		return nil, fmt.Errorf("%w: restart policy %q: want no, on-failure or always", errBadConfig, c.Restart)
+	}
+	if s.mountPoint == "" {
+		s.mountPoint = defaultMountPoint
+	}
+	if !path.IsAbs(s.mountPoint) || path.Clean(s.mountPoint) == "/" {
+		return nil, fmt.Errorf("%w: data mount point %q must be an absolute path below /", errBadConfig, s.mountPoint)
+	}
+	s.mountPoint = path.Clean(s.mountPoint)
+	for _, m := range s.modules {
+		if !path.IsAbs(m) {
+			return nil, fmt.Errorf("%w: module path %q is not absolute", errBadConfig, m)
+		}
+	}
+	if s.dataWait <= 0 {
+		s.dataWait = defaultDataWait
+	}
+	if s.dhcpTimeout <= 0 {
+		s.dhcpTimeout = defaultDHCPTimeout
+	}
+	if s.stopTimeout <= 0 {
+		s.stopTimeout = defaultStopTimeout
+	}
+	s.appDir = c.App.Dir
+	if s.appDir == "" {
+		s.appDir = s.mountPoint
+	}
+	s.appEnv = appEnv(c.App.Env, s.appDir)
+	return s, nil
+}
+
+// appEnv returns env plus PATH and HOME when env does not set them. HOME is
+// the app's working directory, normally the data volume.
+func appEnv(env []string, home string) []string {
+	out := make([]string, 0, len(env)+2)
+	var hasPath, hasHome bool
+	for _, kv := range env {
+		switch {
+		case strings.HasPrefix(kv, "PATH="):
+			hasPath = true
+		case strings.HasPrefix(kv, "HOME="):
+			hasHome = true
+		}
+		out = append(out, kv)
+	}
+	if !hasPath {
+		out = append(out, "PATH="+defaultPath)
+	}
+	if !hasHome {
+		out = append(out, "HOME="+home)
+	}
+	return out
+}
+
+// fatalAction is what the init does after a fatal error.
+type fatalAction int
+
+const (
+	fatalPowerOff fatalAction = iota
+	fatalHalt
+)
+
+// parseCmdline reads the init's options from the kernel command line
+// (/proc/cmdline). Only "bootapp.fatal=halt|poweroff" exists for now;
+// unknown words are ignored since they belong to the kernel.
+func parseCmdline(cmdline string) fatalAction {
+	a := fatalPowerOff
+	for _, w := range strings.Fields(cmdline) {
+		switch w {
+		case "bootapp.fatal=halt":
+			a = fatalHalt
+		case "bootapp.fatal=poweroff":
+			a = fatalPowerOff
+		}
+	}
+	return a
+}
