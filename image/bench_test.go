@@ -1,0 +1,122 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// realisticBootFiles returns boot files of production size: the Debian
+// cloud kernel (14 MB) when it is installed, else random bytes of the same
+// size, a 6 MB initramfs and a 140 KB loader.
+func realisticBootFiles(tb testing.TB) *BootFiles {
+	tb.Helper()
+	kernel, err := os.ReadFile(e2eKernel)
+	if err != nil {
+		kernel = randBytes(4, 14_186_432, "MZ")
+	}
+	return &BootFiles{
+		Loader:  randBytes(5, 140_891, "MZ"),
+		Kernel:  kernel,
+		Initrd:  randBytes(6, 6<<20, ""),
+		Cmdline: "console=ttyS0 panic=-1",
+		Title:   "bootapp: bench",
+	}
+}
+
+func BenchmarkWriteBootDisk(b *testing.B) {
+	f := realisticBootFiles(b)
+	p := filepath.Join(b.TempDir(), "boot.raw")
+	contents := int64(len(f.Loader) + len(f.Kernel) + len(f.Initrd))
+	b.SetBytes(contents)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := WriteBootDisk(context.Background(), p, f, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(allocated(b, p)), "alloc-bytes")
+	b.ReportMetric(float64(MinBootDiskSize(f)), "disk-bytes")
+}
+
+func BenchmarkWriteDataVolume(b *testing.B) {
+	for _, size := range []int64{1 << 30, 10 << 30} {
+		b.Run(fmt.Sprintf("%dGiB", size>>30), func(b *testing.B) {
+			p := filepath.Join(b.TempDir(), "data.raw")
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := WriteDataVolume(context.Background(), p, size, "bootapp-data"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(allocated(b, p)), "alloc-bytes")
+			b.ReportMetric(float64(size), "volume-bytes")
+		})
+	}
+}
+
+// TestResourceUse writes a production-sized boot disk and a 1 GiB data
+// volume in a fresh process and checks its peak RSS against the 150 MB
+// budget; it logs the times.
+func TestResourceUse(t *testing.T) {
+	if os.Getenv("BOOTAPP_IMAGE_HELPER") == "1" {
+		resourceHelper(t)
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestResourceUse$", "-test.v")
+	cmd.Env = append(os.Environ(), "BOOTAPP_IMAGE_HELPER=1", "BOOTAPP_IMAGE_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper process: %v\n%s", err, out)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		t.Skip("SKIP: no rusage on this platform")
+	}
+	rss := ru.Maxrss << 10 // KiB on Linux
+	t.Logf("peak RSS %.1f MB, CPU user %v sys %v", float64(rss)/1e6,
+		time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()))
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "took") {
+			t.Log(strings.TrimSpace(line))
+		}
+	}
+	if rss > 150e6 {
+		t.Errorf("peak RSS %d bytes, budget 150 MB", rss)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if _, d, ok := strings.Cut(line, "took "); ok {
+			ms, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(d), "ms"), 64)
+			// The budget is 0.5 s each on an idle machine; 4x leaves room
+			// for a loaded CI host while still catching a zero-filling
+			// regression (seconds).
+			if ms > 2000 {
+				t.Errorf("%s: over 2 s", strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// resourceHelper is the body of TestResourceUse's child process.
+func resourceHelper(t *testing.T) {
+	dir := os.Getenv("BOOTAPP_IMAGE_DIR")
+	f := realisticBootFiles(t)
+	start := time.Now()
+	if err := WriteBootDisk(context.Background(), filepath.Join(dir, "boot.raw"), f, 0); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("WriteBootDisk (%s of contents) took %.1fms\n",
+		fmtSize(int64(len(f.Loader)+len(f.Kernel)+len(f.Initrd))), float64(time.Since(start).Microseconds())/1000)
+	start = time.Now()
+	if err := WriteDataVolume(context.Background(), filepath.Join(dir, "data.raw"), 1<<30, "bootapp-data"); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("WriteDataVolume (1 GiB) took %.1fms\n", float64(time.Since(start).Microseconds())/1000)
+}
