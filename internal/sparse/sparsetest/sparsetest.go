@@ -144,3 +144,13 @@ func Allocated(t testing.TB, path string) int64 {
 	t.Helper()
 	return allocated(t, path)
 }
+
+// QemuCompareOpts is QemuCompare with the second image given as
+// --image-opts (e.g. "driver=raw,size=N,file.filename=PATH").
+func QemuCompareOpts(t testing.TB, raw, opts string) {
+	t.Helper()
+	b, err := exec.Command("qemu-img", "compare", "--image-opts", "driver=raw,file.filename="+raw, opts).CombinedOutput()
+	if err != nil || !strings.Contains(string(b), "identical") {
+		t.Fatalf("qemu-img compare %s %s: %v\n%s", raw, opts, err, b)
+	}
+}
