@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -222,5 +223,46 @@ func TestConcatenated(t *testing.T) {
 		if len(got) != 2 || got[0].Name != "seg" || got[1].Name != "seg/"+string(rune('a'+i)) || got[1].Body != string(c) {
 			t.Fatalf("segment %d (%s) holds %+v", i, c, got)
 		}
+	}
+}
+
+// TestCompressorDeterministic checks that the compressed bytes depend only
+// on the data: not on how it is split into writes, nor on GOMAXPROCS (the
+// zstd encoder runs concurrently), so builds reproduce across machines.
+func TestCompressorDeterministic(t *testing.T) {
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i*i>>7) ^ byte(i>>13) // compressible, not trivial
+	}
+	for _, c := range []Compression{Zstd, Gzip, XZ} {
+		t.Run(string(c), func(t *testing.T) {
+			data := data
+			if c == XZ {
+				data = data[:256<<10] // ulikunitz/xz is slow; one block is enough
+			}
+			want := compressed(t, c, data)
+			for _, procs := range []int{1, 4} {
+				for _, chunk := range []int{1000, 77777} {
+					prev := runtime.GOMAXPROCS(procs)
+					var buf bytes.Buffer
+					w, err := NewCompressor(&buf, c)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i := 0; i < len(data); i += chunk {
+						if _, err := w.Write(data[i:min(len(data), i+chunk)]); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if err := w.Close(); err != nil {
+						t.Fatal(err)
+					}
+					runtime.GOMAXPROCS(prev)
+					if !bytes.Equal(buf.Bytes(), want) {
+						t.Fatalf("GOMAXPROCS=%d, %d-byte writes: output differs", procs, chunk)
+					}
+				}
+			}
+		})
 	}
 }
