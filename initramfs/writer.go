@@ -97,7 +97,7 @@ type Writer struct {
 // NewWriter returns a Writer that writes an uncompressed archive with
 // default Options to w.
 func NewWriter(w io.Writer) *Writer {
-	return newWriter(w, Options{}, nil)
+	return newWriter(&countWriter{w: w}, Options{}, nil)
 }
 
 // NewWriterOptions returns a Writer that writes an archive to w as opts
@@ -125,11 +125,8 @@ func NewWriterOptions(w io.Writer, opts Options) (*Writer, error) {
 	return newWriter(cw, opts, comp), nil
 }
 
-func newWriter(w io.Writer, opts Options, comp io.WriteCloser) *Writer {
-	cw, ok := w.(*countWriter)
-	if !ok {
-		cw = &countWriter{w: w}
-	}
+// newWriter assembles a Writer: cpio -> buffer -> comp (if any) -> cw.
+func newWriter(cw *countWriter, opts Options, comp io.WriteCloser) *Writer {
 	var sink io.Writer = cw
 	if comp != nil {
 		sink = comp
