@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -138,6 +139,7 @@ func TestWriteBootDisk(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			p := filepath.Join(dir, "boot.raw")
 			if err := WriteBootDisk(context.Background(), p, tt.f, tt.size); err != nil {
@@ -286,9 +288,14 @@ func TestWriteBootDiskReproducible(t *testing.T) {
 		return p
 	}
 	f := fakeBootFiles()
-	a, b := write("a.raw", f), write("b.raw", f)
+	a := write("a.raw", f)
+	// go-diskfs stamps FAT entries with SOURCE_DATE_EPOCH when set, else
+	// the clock: a different epoch stands in for building at another time
+	// without sleeping, so any entry left unstamped shows up as a diff.
+	t.Setenv("SOURCE_DATE_EPOCH", "1000000000")
+	b := write("b.raw", f)
 	if fileSHA256(t, a) != fileSHA256(t, b) {
-		t.Fatal("two boot disks from the same inputs differ")
+		t.Fatal("two boot disks from the same inputs, built at different times, differ")
 	}
 	g := *f
 	g.Cmdline += " quiet"
@@ -302,5 +309,40 @@ func TestWriteBootDiskReproducible(t *testing.T) {
 	// The disk GUID sits at offset 56 of the primary GPT header (LBA 1).
 	if bytes.Equal(rawA[512+56:512+72], rawC[512+56:512+72]) {
 		t.Error("disks with different command lines share a disk GUID")
+	}
+}
+
+// TestWriteESPLarge writes an ESP above 260 MiB, where go-diskfs switches
+// to 4 KiB clusters, and checks it with fsck.fat and mtools.
+func TestWriteESPLarge(t *testing.T) {
+	fsck := needTool(t, "fsck.fat", "dosfstools")
+	p := filepath.Join(t.TempDir(), "esp.img")
+	const size = 300 * mib
+	sf, err := createSparse(p, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fakeBootFiles()
+	if err := writeESP(context.Background(), sf, 0, size, espFiles(f), 0x12345678); err != nil {
+		t.Fatal(err)
+	}
+	if err := sf.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, code := run(t, fsck, "-n", "-v", p)
+	if code != 0 || strings.Contains(out, "Fixing") || strings.Contains(out, "should be") {
+		t.Errorf("fsck.fat -n: exit %d: %s", code, out)
+	}
+	if !strings.Contains(out, "4096 bytes per cluster") {
+		t.Errorf("want 4 KiB clusters: %s", out)
+	}
+	mcopy := needTool(t, "mcopy", "mtools")
+	got, err := exec.Command(mcopy, "-n", "-i", p, "::/bootapp/linux", "-").Output()
+	if err != nil || !bytes.Equal(got, f.Kernel) {
+		t.Errorf("kernel read back: %d bytes, err %v; want the %d written", len(got), err, len(f.Kernel))
+	}
+	out, _ = run(t, "minfo", "-i", p, "::")
+	if !strings.Contains(out, "serial number: 12345678") {
+		t.Errorf("volume serial not set: %s", out)
 	}
 }

@@ -79,6 +79,7 @@ func TestWriteDataVolume(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			p := filepath.Join(t.TempDir(), "data.raw")
 			if err := WriteDataVolume(context.Background(), p, tt.size, tt.label); err != nil {
 				t.Fatal(err)
