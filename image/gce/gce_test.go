@@ -1,0 +1,172 @@
+package gce
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
+	"github.com/klauspost/compress/gzip"
+)
+
+func encode(t *testing.T, img sparsetest.Image, opts Options) []byte {
+	t.Helper()
+	src, err := os.Open(img.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ext, err := sparse.Extents(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := Write(context.Background(), &buf, src, img.Size, ext, opts); err != nil {
+		t.Fatalf("encode %s: %v", img.Name, err)
+	}
+	return buf.Bytes()
+}
+
+func TestGNUTarExtract(t *testing.T) {
+	if _, err := exec.LookPath("tar"); err != nil {
+		t.Skip("GNU tar not installed: cannot check the archive the way GCE reads it")
+	}
+	sparsetest.NeedQemuImg(t)
+	dir := t.TempDir()
+	many := make([]sparsetest.Write, 60) // sparse map with extension headers
+	for i := range many {
+		many[i] = sparsetest.Write{Off: int64(i) * 100003, Len: 700}
+	}
+	for _, tc := range []struct {
+		img     sparsetest.Image
+		opts    Options
+		maxSize int
+	}{
+		{sparsetest.Small(t, dir), Options{}, 300 << 10},
+		{sparsetest.Small(t, dir), Options{Plain: true}, 300 << 10},
+		{sparsetest.Large(t, dir), Options{}, 200 << 10},
+		{sparsetest.Make(t, dir, "many", 7*sparsetest.MiB, many), Options{}, 100 << 10},
+		{sparsetest.Make(t, dir, "odd", 3*sparsetest.MiB+1000, []sparsetest.Write{{Off: 3*sparsetest.MiB + 900, Len: 100}}), Options{}, 10 << 10},
+		{sparsetest.Make(t, dir, "empty", 9*sparsetest.MiB, nil), Options{}, 10 << 10},
+		{sparsetest.Make(t, dir, "full", 1*sparsetest.MiB, []sparsetest.Write{{Off: 0, Len: sparsetest.MiB}}), Options{}, 2 << 20},
+	} {
+		name := tc.img.Name
+		if tc.opts.Plain {
+			name += "-plain"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := encode(t, tc.img, tc.opts)
+			if len(b) > tc.maxSize {
+				t.Errorf("archive is %d bytes, want <= %d", len(b), tc.maxSize)
+			}
+			if b2 := encode(t, tc.img, tc.opts); !bytes.Equal(b, b2) {
+				t.Fatal("two encodings differ")
+			}
+			arc := filepath.Join(dir, name+".tar.gz")
+			if err := os.WriteFile(arc, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			list, err := exec.Command("tar", "-tvzf", arc).CombinedOutput()
+			if err != nil || !strings.HasSuffix(strings.TrimSpace(string(list)), " disk.raw") {
+				t.Fatalf("tar -tvzf: %v\n%s", err, list)
+			}
+			x := filepath.Join(dir, "x-"+name)
+			os.Mkdir(x, 0o755)
+			if o, err := exec.Command("tar", "-xzf", arc, "-C", x).CombinedOutput(); err != nil {
+				t.Fatalf("tar -xzf: %v\n%s", err, o)
+			}
+			got := filepath.Join(x, "disk.raw")
+			fi, err := os.Stat(got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi.Size() != tc.img.Size {
+				t.Fatalf("disk.raw is %d bytes, want %d", fi.Size(), tc.img.Size)
+			}
+			sparsetest.QemuCompare(t, tc.img.Path, got, "raw")
+			if !tc.opts.Plain && sparsetest.Allocated(t, got) > sparsetest.Allocated(t, tc.img.Path)+1<<20 {
+				t.Errorf("extracted disk.raw is not sparse")
+			}
+			os.RemoveAll(x)
+		})
+	}
+}
+
+// TestGoTarReader reads the archive back with archive/tar, which
+// understands old-GNU sparse entries.
+func TestGoTarReader(t *testing.T) {
+	dir := t.TempDir()
+	img := sparsetest.Small(t, dir)
+	zr, err := gzip.NewReader(bytes.NewReader(encode(t, img, Options{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	h, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Name != "disk.raw" || h.Size != img.Size || h.Typeflag != tar.TypeGNUSparse || h.Format != tar.FormatGNU {
+		t.Fatalf("header %+v", h)
+	}
+	got, err := io.ReadAll(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(img.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("content differs")
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		t.Fatalf("second entry: %v, want EOF", err)
+	}
+}
+
+func TestPutNumeric(t *testing.T) {
+	for _, tc := range []struct {
+		v    int64
+		n    int
+		want string
+	}{
+		{0o644, 8, "0000644\x00"},
+		{8<<30 - 1, 12, "77777777777\x00"},
+		{8 << 30, 12, "\x80\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00"},
+	} {
+		b := make([]byte, tc.n)
+		putNumeric(b, tc.v)
+		if string(b) != tc.want {
+			t.Errorf("putNumeric(%d) = %q, want %q", tc.v, b, tc.want)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	src := bytes.NewReader(make([]byte, 4096))
+	for _, tc := range []struct {
+		name string
+		size int64
+		ext  []sparse.Extent
+		opts Options
+	}{
+		{"name", 4096, nil, Options{Name: strings.Repeat("x", 100)}},
+		{"level", 4096, nil, Options{Level: 42}},
+		{"size", -1, nil, Options{}},
+		{"extent", 4096, []sparse.Extent{{Off: 0, Len: 8192}}, Options{}},
+		{"short source", 1 << 20, []sparse.Extent{{Off: 0, Len: 1 << 20}}, Options{}},
+		{"short source plain", 1 << 20, []sparse.Extent{{Off: 0, Len: 1 << 20}}, Options{Plain: true}},
+	} {
+		if err := Write(context.Background(), io.Discard, src, tc.size, tc.ext, tc.opts); err == nil {
+			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
