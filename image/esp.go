@@ -12,8 +12,9 @@ import (
 )
 
 // writeESP creates a FAT32 file system in the partition of size bytes at
-// offset start of b (see fat32FSSize) and writes files into it, each with a single Write (go-diskfs rewrites
-// the FAT on every Write).
+// offset start of b (see fat32FSSize) and writes files into it, each with
+// a single Write (go-diskfs rescans and rewrites the FAT on every Write).
+// serial becomes the FAT volume ID.
 func writeESP(ctx context.Context, b backend.Storage, start, size int64, files []espFile, serial uint32) error {
 	fsys, err := fat32.Create(b, fat32FSSize(size), start, sectorSize, espLabel, true)
 	if err != nil {
@@ -53,8 +54,8 @@ func writeESP(ctx context.Context, b backend.Storage, start, size int64, files [
 	// go-diskfs stamps entries with the current time (or SOURCE_DATE_EPOCH,
 	// which would mean changing the process environment). Chtimes rewrites
 	// them: every file, every directory's entry in its parent, the "." and
-	// ".." entries inside each directory, and the volume label entry.
-	// The FAT epoch, so the output does not depend on when it was built.
+	// ".." entries inside each directory, and the volume label entry, all
+	// to the FAT epoch, so the output does not depend on when it was built.
 	fatEpoch := time.Date(1980, time.January, 1, 0, 0, 0, 0, time.UTC)
 	stamp := []string{"/" + espLabel}
 	for _, d := range dirs {
