@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -458,12 +459,76 @@ func TestRealKernel(t *testing.T) {
 	if mods[len(mods)-1].Path != "kernel/drivers/char/hw_random/virtio-rng.ko" {
 		t.Errorf("virtio_rng path %q", mods[len(mods)-1].Path)
 	}
+	t.Run("matches-depmod", func(t *testing.T) { compareDepmod(t, k) })
 	// Every unverified platform must at least resolve on this kernel.
 	for _, p := range Platforms() {
 		if _, err := k.PlatformClosure(p); err != nil {
 			t.Errorf("platform %s: %v", p, err)
 		}
 	}
+}
+
+// compareDepmod runs kmod's depmod on the unpacked kernel (into a
+// separate output directory) and checks, for every module, that the
+// dependencies depmod computes from symbols are exactly the transitive
+// depends= we index, and that Closure puts each of them first.
+func compareDepmod(t *testing.T, k *Kernel) {
+	depmod, err := exec.LookPath("depmod")
+	if err != nil {
+		t.Skip("depmod not installed (apt-get install kmod); cannot cross-check the module graph")
+	}
+	// -n prints the files instead of writing into the cache; modules.dep
+	// comes first, up to the first comment line.
+	base := filepath.Dir(filepath.Dir(filepath.Dir(k.ModulesDir)))
+	dep, err := exec.Command(depmod, "-n", "-b", base, k.Release).Output()
+	if err != nil {
+		t.Fatalf("depmod: %v", err)
+	}
+	dep, _, _ = bytes.Cut(dep, []byte("\n#"))
+	lines := strings.Split(strings.TrimSpace(string(dep)), "\n")
+	if len(lines) != len(k.Modules()) {
+		t.Errorf("depmod lists %d modules, we index %d", len(lines), len(k.Modules()))
+	}
+	for _, line := range lines {
+		mod, deps, _ := strings.Cut(line, ":")
+		name := NormalizeName(mod)
+		want := map[string]bool{name: true}
+		for _, d := range strings.Fields(deps) {
+			want[NormalizeName(d)] = true
+		}
+		// Transitive depends= from our index.
+		got := map[string]bool{}
+		var walk func(string)
+		walk = func(n string) {
+			if got[n] || k.builtin[n] {
+				return
+			}
+			got[n] = true
+			for _, d := range k.modules[n].Depends {
+				walk(d)
+			}
+		}
+		walk(name)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: our dependencies %v, depmod's %v", name, got, want)
+			continue
+		}
+		mods, err := k.Closure(name)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		pos := map[string]int{}
+		for i, m := range mods {
+			pos[m.Name] = i
+		}
+		for d := range want {
+			if i, ok := pos[d]; !ok || i > pos[name] {
+				t.Errorf("%s: dependency %s not loaded before it (order %q)", name, d, names(mods))
+			}
+		}
+	}
+	t.Logf("%d modules cross-checked against depmod", len(lines))
 }
 
 func BenchmarkOpenWarm(b *testing.B) {
