@@ -1,0 +1,418 @@
+package qemu
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestLaunchArgs(t *testing.T) {
+	base := []string{"-machine", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
+		"-m", "512", "-smp", "2", "-cpu", "max",
+		"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+		"-qmp", "unix:/w/qmp.sock,server=on,wait=off"}
+	tail := []string{"-device", "virtio-rng-pci"}
+	tests := []struct {
+		name string
+		l    launch
+		want []string
+	}{{
+		name: "uefi one raw disk no forwards",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock",
+			ovmfCode: "/ovmf/CODE.fd", ovmfVars: "/w/VARS.fd",
+			disks: []Disk{{Path: "/img/boot.raw", Format: "raw"}}},
+		want: concat(base,
+			[]string{"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/ovmf/CODE.fd",
+				"-drive", "if=pflash,format=raw,unit=1,file=/w/VARS.fd",
+				"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-blk-pci,drive=d0,bootindex=0",
+				"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}, tail),
+	}, {
+		name: "bios kvm two disks read-only forwards and a comma in a path",
+		l: launch{accel: "kvm", memoryMB: 1024, cpus: 4, qmpPath: "/w/qmp.sock",
+			disks: []Disk{{Path: "/img/a,b.qcow2", Format: "qcow2", ReadOnly: true}, {Path: "/img/data.vmdk", Format: "vmdk"}},
+			forwards: []Forward{{HostAddr: "127.0.0.1", HostPort: 18080, GuestPort: 8080}, {HostAddr: "127.0.0.1", HostPort: 2222, GuestPort: 22}}},
+		want: concat([]string{"-machine", "q35", "-accel", "kvm", "-nodefaults", "-display", "none", "-no-reboot",
+			"-m", "1024", "-smp", "4", "-cpu", "host",
+			"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+			"-qmp", "unix:/w/qmp.sock,server=on,wait=off",
+			"-drive", "if=none,id=d0,file=/img/a,,b.qcow2,format=qcow2,readonly=on", "-device", "virtio-blk-pci,drive=d0,bootindex=0",
+			"-drive", "if=none,id=d1,file=/img/data.vmdk,format=vmdk", "-device", "virtio-blk-pci,drive=d1",
+			"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=tcp:127.0.0.1:2222-:22",
+			"-device", "virtio-net-pci,netdev=n0"}, tail),
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.l.args(); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("args:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func concat(s ...[]string) []string {
+	var out []string
+	for _, x := range s {
+		out = append(out, x...)
+	}
+	return out
+}
+
+func TestResolve(t *testing.T) {
+	dir := t.TempDir()
+	img := filepath.Join(dir, "boot.raw")
+	if err := os.WriteFile(img, make([]byte, 512), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		c       Config
+		wantErr string
+		check   func(t *testing.T, l *launch)
+	}{
+		{name: "defaults", c: Config{Disks: []Disk{{Path: img}}}, check: func(t *testing.T, l *launch) {
+			if l.memoryMB != 512 || l.cpus != 2 || l.disks[0].Format != "raw" {
+				t.Errorf("defaults not applied: %+v", l)
+			}
+		}},
+		{name: "free host port picked", c: Config{Disks: []Disk{{Path: img}}, Forwards: []Forward{{GuestPort: 80}}}, check: func(t *testing.T, l *launch) {
+			f := l.forwards[0]
+			if f.HostAddr != "127.0.0.1" || f.HostPort == 0 || f.GuestPort != 80 {
+				t.Errorf("forward not resolved: %+v", f)
+			}
+		}},
+		{name: "explicit host port kept", c: Config{Disks: []Disk{{Path: img}}, Forwards: []Forward{{HostPort: 18080, GuestPort: 8080}}}, check: func(t *testing.T, l *launch) {
+			if l.forwards[0].HostPort != 18080 {
+				t.Errorf("host port changed: %+v", l.forwards[0])
+			}
+		}},
+		{name: "no disks", c: Config{}, wantErr: "no disks"},
+		{name: "both firmwares", c: Config{UEFI: true, BIOS: true, Disks: []Disk{{Path: img}}}, wantErr: "both set"},
+		{name: "missing disk", c: Config{Disks: []Disk{{Path: filepath.Join(dir, "nope.raw")}}}, wantErr: "nope.raw: not a regular file"},
+		{name: "bad format", c: Config{Disks: []Disk{{Path: img, Format: "vhd"}}}, wantErr: `format "vhd"`},
+		{name: "bad accel", c: Config{Accel: "hvf", Disks: []Disk{{Path: img}}}, wantErr: "unknown accelerator"},
+		{name: "bad guest port", c: Config{Disks: []Disk{{Path: img}}, Forwards: []Forward{{GuestPort: 0}}}, wantErr: "out of range"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := resolve(tt.c)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, l)
+		})
+	}
+}
+
+func TestFindOVMF(t *testing.T) {
+	empty := t.TempDir()
+	full := t.TempDir()
+	for _, n := range []string{"OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"} {
+		if err := os.WriteFile(filepath.Join(full, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	half := t.TempDir()
+	os.WriteFile(filepath.Join(half, "OVMF_CODE.fd"), []byte("x"), 0o644)
+	tests := []struct {
+		name     string
+		dirs     []string
+		wantCode string
+	}{
+		{name: "empty search path", dirs: nil},
+		{name: "empty dir", dirs: []string{empty}},
+		{name: "code without vars", dirs: []string{half}},
+		{name: "found in second dir", dirs: []string{empty, full}, wantCode: filepath.Join(full, "OVMF_CODE_4M.fd")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, vars, err := findOVMF(tt.dirs)
+			if tt.wantCode == "" {
+				if !errors.Is(err, ErrNoOVMF) {
+					t.Fatalf("err = %v, want ErrNoOVMF", err)
+				}
+				if !strings.Contains(err.Error(), "sudo apt-get install ovmf") {
+					t.Errorf("error does not say how to install: %v", err)
+				}
+				return
+			}
+			if err != nil || code != tt.wantCode || vars != filepath.Join(full, "OVMF_VARS_4M.fd") {
+				t.Fatalf("findOVMF = %q, %q, %v", code, vars, err)
+			}
+		})
+	}
+}
+
+func TestFindQEMUMissing(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	_, err := FindQEMU("")
+	if !errors.Is(err, ErrNoQEMU) {
+		t.Fatalf("err = %v, want ErrNoQEMU", err)
+	}
+	want := "qemu-system-x86_64 not found: install it with `sudo apt-get install qemu-system-x86`"
+	if err.Error() != want {
+		t.Errorf("message = %q, want %q", err, want)
+	}
+	// Start reports the same error and leaves nothing behind.
+	img := filepath.Join(t.TempDir(), "boot.raw")
+	os.WriteFile(img, make([]byte, 512), 0o644)
+	work := t.TempDir()
+	if _, err := Start(context.Background(), Config{Disks: []Disk{{Path: img}}, WorkDir: work}); !errors.Is(err, ErrNoQEMU) {
+		t.Fatalf("Start err = %v, want ErrNoQEMU", err)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Errorf("Start left files in %s: %v", work, left)
+	}
+}
+
+// TestStartQEMUFailsAtStart runs a fake "QEMU" that exits at once with an
+// error: Start must fail with its message and remove its files.
+func TestStartQEMUFailsAtStart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "fake-qemu")
+	os.WriteFile(bin, []byte("#!/bin/sh\necho 'fake-qemu: -drive: Could not open disk' >&2\nexit 1\n"), 0o755)
+	img := filepath.Join(t.TempDir(), "boot.raw")
+	os.WriteFile(img, make([]byte, 512), 0o644)
+	work := t.TempDir()
+	_, err := Start(context.Background(), Config{Disks: []Disk{{Path: img}}, Binary: bin, BIOS: true, Accel: "tcg", WorkDir: work})
+	if err == nil || !strings.Contains(err.Error(), "Could not open disk") || !strings.Contains(err.Error(), "exited at start") {
+		t.Fatalf("err = %v", err)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Errorf("Start left files in %s: %v", work, left)
+	}
+}
+
+// fakeQMP serves one QMP connection on a unix socket and records the
+// commands it receives.
+func fakeQMP(t *testing.T, replies map[string]string) (path string, got chan []string) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "qmp.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got = make(chan []string, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintln(conn, `{"QMP": {"version": {"qemu": {"micro": 0, "minor": 2, "major": 7}}, "capabilities": ["oob"]}}`)
+		var cmds []string
+		r := bufio.NewScanner(conn)
+		for r.Scan() {
+			var req struct{ Execute string }
+			json.Unmarshal(r.Bytes(), &req)
+			cmds = append(cmds, req.Execute)
+			// An event before the answer must be skipped by the client.
+			fmt.Fprintln(conn, `{"event": "POWERDOWN", "timestamp": {"seconds": 1, "microseconds": 2}}`)
+			if rep, ok := replies[req.Execute]; ok {
+				fmt.Fprintln(conn, rep)
+			} else {
+				fmt.Fprintln(conn, `{"return": {}}`)
+			}
+		}
+		got <- cmds
+	}()
+	return path, got
+}
+
+func TestQMPPowerdown(t *testing.T) {
+	tests := []struct {
+		name     string
+		replies  map[string]string
+		wantErr  string
+		wantCmds []string
+	}{
+		{name: "ok", wantCmds: []string{"qmp_capabilities", "system_powerdown"}},
+		{name: "command error", replies: map[string]string{"system_powerdown": `{"error": {"class": "GenericError", "desc": "nope"}}`},
+			wantErr: "GenericError: nope", wantCmds: []string{"qmp_capabilities", "system_powerdown"}},
+		{name: "handshake error", replies: map[string]string{"qmp_capabilities": `{"error": {"class": "CommandNotFound", "desc": "x"}}`},
+			wantErr: "handshake", wantCmds: []string{"qmp_capabilities"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path, got := fakeQMP(t, tt.replies)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			start := time.Now()
+			err := powerdownQMP(ctx, path, 200*time.Millisecond)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			} else {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d := time.Since(start); d < 200*time.Millisecond {
+					t.Errorf("closed the connection after %s, before the linger", d)
+				}
+			}
+			select {
+			case cmds := <-got:
+				if !reflect.DeepEqual(cmds, tt.wantCmds) {
+					t.Errorf("commands = %q, want %q", cmds, tt.wantCmds)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("fake QMP server did not see the connection close")
+			}
+		})
+	}
+}
+
+func TestQMPNoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := powerdownQMP(ctx, filepath.Join(t.TempDir(), "none.sock"), 0); err == nil {
+		t.Fatal("powerdown without a server succeeded")
+	}
+}
+
+func TestTailBufferAndLastLines(t *testing.T) {
+	tb := newTailBuffer(16)
+	tb.Write([]byte("line1\nline2\n"))
+	if got := tb.String(); got != "line1\nline2\n" {
+		t.Errorf("tail = %q", got)
+	}
+	tb.Write([]byte("line3\nline4\n"))
+	if got := tb.String(); got != "line3\nline4\n" {
+		t.Errorf("tail after overflow = %q, want whole lines only", got)
+	}
+	tb.Write([]byte(strings.Repeat("x", 40) + "\nend\n"))
+	if got := tb.String(); got != "end\n" {
+		t.Errorf("tail after a huge write = %q", got)
+	}
+	tests := []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "b\nc\n"},
+		{"a\nb\nc", 2, "b\nc"},
+		{"a\nb\n", 5, "a\nb\n"},
+		{"", 3, ""},
+		{"a\nb\n", 0, ""},
+	}
+	for _, tt := range tests {
+		if got := LastLines(tt.s, tt.n); got != tt.want {
+			t.Errorf("LastLines(%q, %d) = %q, want %q", tt.s, tt.n, got, tt.want)
+		}
+	}
+}
+
+func TestWaitHTTP(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		switch {
+		case r.URL.Path == "/bad":
+			w.WriteHeader(500)
+		case n < 3:
+			w.WriteHeader(503)
+		}
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := WaitHTTP(ctx, srv.URL+"/ok", nil); err != nil {
+		t.Fatalf("WaitHTTP: %v", err)
+	}
+	if n := calls.Load(); n < 3 {
+		t.Errorf("returned after %d calls, before the server answered 2xx", n)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer scancel()
+	err := WaitHTTP(sctx, srv.URL+"/bad", nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Status != 500 || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitHTTP(/bad) = %v, want a StatusError with 500 and DeadlineExceeded", err)
+	}
+	if err := WaitHTTP(ctx, srv.URL+"/bad", func(s int) bool { return s == 500 }); err != nil {
+		t.Errorf("custom want: %v", err)
+	}
+}
+
+func TestWaitTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, like a real server
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := WaitTCP(ctx, ln.Addr().String()); err != nil {
+		t.Fatalf("WaitTCP on a listener: %v", err)
+	}
+
+	// A listener that closes every connection at once (what QEMU's user
+	// networking does when nothing listens in the guest) is not healthy.
+	closer, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closer.Close()
+	go func() {
+		for {
+			c, err := closer.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+	defer scancel()
+	if err := WaitTCP(sctx, closer.Addr().String()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitTCP on a closing listener = %v, want DeadlineExceeded", err)
+	}
+	port, _ := FreePort("127.0.0.1")
+	sctx2, scancel2 := context.WithTimeout(context.Background(), 600*time.Millisecond)
+	defer scancel2()
+	if err := WaitTCP(sctx2, fmt.Sprintf("127.0.0.1:%d", port)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitTCP on a closed port = %v", err)
+	}
+}
+
+func TestPortFree(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if PortFree("127.0.0.1", port) {
+		t.Errorf("PortFree(%d) = true while listening", port)
+	}
+	ln.Close()
+	if !PortFree("127.0.0.1", port) {
+		t.Errorf("PortFree(%d) = false after close", port)
+	}
+}
