@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -30,6 +32,7 @@ func BenchmarkWriteCompress(b *testing.B) {
 		b.Run(string(c), func(b *testing.B) {
 			b.SetBytes(int64(len(app)))
 			var size int64
+			cpu := cpuTime(b)
 			for b.Loop() {
 				w, err := NewWriterOptions(io.Discard, Options{Compression: c})
 				if err != nil {
@@ -43,6 +46,7 @@ func BenchmarkWriteCompress(b *testing.B) {
 				}
 				size = w.Written()
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(size), "bytes")
 			b.ReportMetric(float64(size)/float64(len(app)), "ratio")
 		})
@@ -57,6 +61,7 @@ func BenchmarkZstdLevels(b *testing.B) {
 		b.Run(l.String(), func(b *testing.B) {
 			b.SetBytes(int64(len(app)))
 			var out bytes.Buffer
+			cpu := cpuTime(b)
 			for b.Loop() {
 				out.Reset()
 				zw, err := zstd.NewWriter(&out, zstd.WithEncoderLevel(l), zstd.WithWindowSize(zstdWindow))
@@ -70,6 +75,7 @@ func BenchmarkZstdLevels(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 			b.ReportMetric(float64(out.Len()), "bytes")
 		})
 	}
@@ -98,4 +104,24 @@ func BenchmarkManySmallFiles(b *testing.B) {
 		size = w.Written()
 	}
 	b.ReportMetric(float64(size), "bytes")
+}
+
+// cpuClock measures the CPU time (user + system, all threads) the process
+// spends, which unlike ns/op does not grow when other processes load the
+// machine.
+type cpuClock struct{ start time.Duration }
+
+func cpuTime(b *testing.B) cpuClock { return cpuClock{rusage(b)} }
+
+// report adds the CPU time per operation as "cpu-ms/op".
+func (c cpuClock) report(b *testing.B) {
+	b.ReportMetric(float64(rusage(b)-c.start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
+}
+
+func rusage(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
