@@ -24,7 +24,8 @@ func (in *initProc) supervise(sigs <-chan os.Signal) {
 		case sig := <-sigs:
 			switch sig {
 			case unix.SIGCHLD:
-				for _, ws := range in.reap() {
+				exits, _ := in.reap()
+				for _, ws := range exits {
 					if r := in.appEnded(nil, ws); r != nil {
 						restartC = r
 					}
@@ -107,10 +108,9 @@ func (in *initProc) startApp() error {
 	return nil
 }
 
-// reap collects every exited child without blocking and returns the wait
-// status of the app if it was among them.
-func (in *initProc) reap() []syscall.WaitStatus {
-	var app []syscall.WaitStatus
+// reap collects every exited child without blocking. It returns the wait
+// status of the app if it was among them, and whether any child is left.
+func (in *initProc) reap() (app []syscall.WaitStatus, left bool) {
 	for {
 		var ws syscall.WaitStatus
 		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
@@ -118,7 +118,8 @@ func (in *initProc) reap() []syscall.WaitStatus {
 			continue
 		}
 		if err != nil || pid <= 0 {
-			return app
+			// ECHILD: no child at all; pid 0: children still running.
+			return app, !errors.Is(err, syscall.ECHILD)
 		}
 		if int64(pid) == in.appPID.Load() {
 			in.appPID.Store(0)
@@ -131,11 +132,7 @@ func (in *initProc) reap() []syscall.WaitStatus {
 // reports whether some are left.
 func (in *initProc) reapUntil(deadline time.Time) bool {
 	for {
-		in.reap()
-		var ws syscall.WaitStatus
-		// Peek: ECHILD means no child at all is left.
-		_, err := syscall.Wait4(-1, &ws, syscall.WNOHANG|unix.WNOWAIT, nil)
-		if errors.Is(err, syscall.ECHILD) {
+		if _, left := in.reap(); !left {
 			return false
 		}
 		if !time.Now().Before(deadline) {

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -36,11 +38,12 @@ type initProc struct {
 }
 
 func main() {
-	// The DHCP client draws its transaction IDs from u-root's rand, which
+	// The DHCP library draws transaction IDs from u-root's rand, which
 	// spins on getrandom(GRND_NONBLOCK) until the kernel's CRNG is ready:
 	// on a VM without RDRAND or virtio-rng (QEMU TCG) that takes minutes.
-	// This variable makes it read /dev/urandom, which never blocks and is
-	// good enough for a transaction ID. The app does not inherit it.
+	// This variable makes it read /dev/urandom instead, which at worst
+	// waits for the kernel's jitter entropy (requestLease avoids even that
+	// at boot; lease renewals still use it). The app does not inherit it.
 	os.Setenv("UROOT_NOHWRNG", "1")
 	in := &initProc{
 		log:       newLogger(os.Stderr, sinceBoot),
@@ -192,7 +195,7 @@ func (in *initProc) killAll() {
 	if !in.reapUntil(time.Now()) {
 		return // no children left
 	}
-	in.log.Printf("stop: sending SIGTERM to remaining processes")
+	in.log.Printf("stop: SIGTERM to remaining processes: %s", strings.Join(processes(), ", "))
 	unix.Kill(-1, unix.SIGTERM)
 	if !in.reapUntil(time.Now().Add(2 * time.Second)) {
 		return
@@ -235,4 +238,37 @@ var errAppStart = errors.New("start app")
 // status or death by a signal.
 func exitFailed(ws syscall.WaitStatus) bool {
 	return !ws.Exited() || ws.ExitStatus() != 0
+}
+
+// processes lists the children of PID 1 as "name[pid]" (with " zombie"
+// for those that exited), for the log.
+func processes() []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == 1 {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// Format: pid (comm) state ppid ...; comm may hold spaces.
+		s := string(stat)
+		i, j := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if i < 0 || j < i {
+			continue
+		}
+		f := strings.Fields(s[j+1:])
+		if len(f) < 2 || f[1] != "1" {
+			continue
+		}
+		name := fmt.Sprintf("%s[%d]", s[i+1:j], pid)
+		if f[0] == "Z" {
+			name += " zombie"
+		}
+		out = append(out, name)
+	}
+	return out
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/insomniacslk/dhcp/iana"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -77,7 +78,7 @@ func (in *initProc) dhcp(ctx context.Context) (*nclient4.Lease, error) {
 		return nil, fmt.Errorf("dhcp on %s: %w", name, err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, in.cfg.dhcpTimeout)
-	lease, err := c.Request(rctx)
+	lease, err := requestLease(rctx, c)
 	cancel()
 	if err != nil {
 		c.Close()
@@ -100,6 +101,59 @@ func (in *initProc) dhcp(ctx context.Context) (*nclient4.Lease, error) {
 	}
 	in.goSafe("dhcp renew", func() { in.renewLease(ctx, c, link, lease) })
 	return lease, nil
+}
+
+// requestLease runs the DHCP discover-offer-request-ack exchange, as
+// nclient4.Client.Request does, but with a transaction ID derived from the
+// MAC address and the clock. Request draws the ID from the kernel's random
+// pool, and at early boot on a VM without a hardware RNG that read waits
+// seconds for the pool to initialise. The ID only needs to differ between
+// clients and attempts, not to be secret.
+func requestLease(ctx context.Context, c *nclient4.Client) (*nclient4.Lease, error) {
+	hw := c.InterfaceAddr()
+	xid := transactionID(hw, sinceBoot())
+	want := dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter,
+		dhcpv4.OptionDomainName, dhcpv4.OptionDomainNameServer, dhcpv4.OptionDNSDomainSearchList,
+		dhcpv4.OptionHostName, dhcpv4.OptionInterfaceMTU)
+	size := dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize))
+	discover := newMessage(xid, dhcpv4.WithHwAddr(hw), want, size, dhcpv4.WithMessageType(dhcpv4.MessageTypeDiscover))
+	offer, err := c.SendAndRead(ctx, c.RemoteAddr(), discover, nclient4.IsMessageType(dhcpv4.MessageTypeOffer))
+	if err != nil {
+		return nil, fmt.Errorf("discover: %w", err)
+	}
+	request := newMessage(xid, dhcpv4.WithReply(offer), dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+		dhcpv4.WithClientIP(offer.ClientIPAddr), dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr)),
+		dhcpv4.WithOptionCopied(offer, dhcpv4.OptionServerIdentifier), want, size)
+	ack, err := c.SendAndRead(ctx, c.RemoteAddr(), request, nclient4.IsAll(
+		nclient4.IsCorrectServer(offer.ServerIdentifier()),
+		nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak)))
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
+	}
+	if ack.MessageType() == dhcpv4.MessageTypeNak {
+		return nil, &nclient4.ErrNak{Offer: offer, Nak: ack}
+	}
+	return &nclient4.Lease{Offer: offer, ACK: ack, CreationTime: time.Now()}, nil
+}
+
+// newMessage returns a DHCPv4 client message with the given transaction ID,
+// the defaults of dhcpv4.New and the modifiers applied.
+func newMessage(xid dhcpv4.TransactionID, mods ...dhcpv4.Modifier) *dhcpv4.DHCPv4 {
+	d := &dhcpv4.DHCPv4{
+		OpCode:        dhcpv4.OpcodeBootRequest,
+		HWType:        iana.HWTypeEthernet,
+		ClientHWAddr:  make(net.HardwareAddr, 6),
+		TransactionID: xid,
+		ClientIPAddr:  net.IPv4zero,
+		YourIPAddr:    net.IPv4zero,
+		ServerIPAddr:  net.IPv4zero,
+		GatewayIPAddr: net.IPv4zero,
+		Options:       make(dhcpv4.Options),
+	}
+	for _, m := range mods {
+		m(d)
+	}
+	return d
 }
 
 // waitEthernet polls until an Ethernet interface exists and returns the

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"hash/fnv"
 	"net"
 	"strings"
+	"time"
 )
 
 // resolvConf renders /etc/resolv.conf for the given name servers and search
@@ -20,4 +22,20 @@ func resolvConf(servers []net.IP, search []string) string {
 		b.WriteString("nameserver " + ip.String() + "\n")
 	}
 	return b.String()
+}
+
+// transactionID derives a DHCP transaction ID from the interface's hardware
+// address and the time since boot: unique enough between clients and
+// attempts, and available before the kernel's random pool is ready.
+func transactionID(hw net.HardwareAddr, now time.Duration) [4]byte {
+	h := fnv.New32a()
+	h.Write(hw)
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(uint64(now) >> (8 * i))
+	}
+	h.Write(b[:])
+	var x [4]byte
+	copy(x[:], h.Sum(nil))
+	return x
 }
