@@ -569,3 +569,14 @@ func BenchmarkClosureQEMU(b *testing.B) {
 		}
 	}
 }
+
+func FuzzReadModInfo(f *testing.F) {
+	f.Add(fakeKO(elf.EM_X86_64, "name=a", "depends=b,c", "softdep=pre: d post: e"))
+	f.Add(fakeKO(elf.EM_AARCH64, "name=a"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		mi, err := ReadModInfo(bytes.NewReader(b))
+		if err == nil && mi == nil {
+			t.Fatal("nil ModInfo without an error")
+		}
+	})
+}

@@ -22,8 +22,8 @@ var (
 	ErrNotDeb = errors.New("not a Debian package")
 	// ErrTruncated reports input that ends before the archive does.
 	ErrTruncated = errors.New("truncated Debian package")
-	// ErrNoMember reports a package without a control.tar or data.tar
-	// member, or one whose members come in an order a stream cannot follow.
+	// ErrNoMember reports a control.tar without a control file, or members
+	// in an order a stream cannot follow (data.tar before control.tar).
 	ErrNoMember = errors.New("Debian package member missing")
 	// ErrUnsupportedCompression reports a member compressed with something
 	// other than gzip, xz or zstd (for example bzip2 or lzma).
@@ -81,6 +81,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	if string(magic[:]) != arMagic {
 		return nil, fmt.Errorf("%w: no ar archive magic", ErrNotDeb)
+	}
+	// The decompressors issue many small reads (xz reads single bytes);
+	// buffer unless the input is already in memory or buffered.
+	switch r.(type) {
+	case *bytes.Reader, *bytes.Buffer, *strings.Reader, *bufio.Reader:
+	default:
+		r = bufio.NewReaderSize(r, 1<<16)
 	}
 	rd := &Reader{r: r}
 	name, size, err := rd.next()

@@ -328,5 +328,6 @@ func BenchmarkReadKernelDeb(b *testing.B) {
 		}
 		f.Close()
 		b.ReportMetric(float64(n)/1e6, "MB-unpacked/op")
+		b.SetBytes(n)
 	}
 }

@@ -12,11 +12,16 @@
 // and caches the Package, Version and Architecture fields of the control
 // file, and Data returns the data archive as a *tar.Reader; because the
 // input is a stream, Control must be called before Data (Data caches the
-// control fields it passes on the way). ExtractFile is a convenience that
-// returns one file's contents from a .deb on disk.
+// control fields it passes on the way). After the data archive's io.EOF,
+// Finish reads the rest of the member (compressor index and checksums) to
+// prove the package is complete; Close releases the decompressor.
+// ExtractFile is a convenience that returns one file's contents from a
+// .deb on disk.
 //
 // Errors: ErrNotDeb for input that is not a Debian package at all, and
-// ErrTruncated for input that ends early anywhere (errors that the
-// decompressors and archive/tar see while the caller pulls from Data also
-// match io.ErrUnexpectedEOF).
+// ErrTruncated for input that ends early anywhere. While the caller pulls
+// from the *tar.Reader, archive/tar reports a cut-short stream as
+// io.ErrUnexpectedEOF (the errors this package produces below it match
+// both). The input is read through a 64 KiB buffer, because the xz
+// decompressor reads byte by byte.
 package deb
