@@ -29,8 +29,11 @@ type Options struct {
 	Plain bool
 }
 
-// DefaultLevel is the gzip level used when Options.Level is zero.
-const DefaultLevel = 6
+// DefaultLevel is the gzip level used when Options.Level is zero. Level 7
+// of klauspost/compress is the first that entropy-codes LZ4 data (our
+// kernels) well: about 5% smaller than level 6 on a boot disk, at about
+// half its speed, which is still several times faster than GNU tar + gzip.
+const DefaultLevel = 7
 
 // mapBlock is the granularity of the sparse map: the file system block
 // size, as GNU tar finds holes with SEEK_HOLE.
