@@ -217,13 +217,13 @@ type packerManifest struct {
 func testBuildAndBoot(t *testing.T, e *env, ctx context.Context) {
 	out := filepath.Join(e.dir, "output-hello")
 	start := time.Now()
-	cmd := e.packerCmd(ctx, append([]string{"build"}, append(e.buildVars(out, "-var", "kernel_path="+e.kernel), e.template)...)...)
+	cmd := e.packerCmd(ctx, append([]string{"build"}, append(e.buildVars(out, "-var", "kernel_path="+e.kernel, "-var", "verify=true"), e.template)...)...)
 	log, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("packer build: %v\n%s", err, log)
 	}
 	t.Logf("packer build took %v", time.Since(start).Round(time.Millisecond))
-	for _, s := range []string{"Building bootable app image", "boot: ", "qemu-img", "boot disk " + filepath.Join(out, "hello.raw")} {
+	for _, s := range []string{"Building bootable app image", "boot: ", "Verified ", "qemu-img", "boot disk " + filepath.Join(out, "hello.raw")} {
 		if !strings.Contains(string(log), s) {
 			t.Errorf("packer output lacks %q:\n%s", s, log)
 		}

@@ -48,6 +48,12 @@ variable "bootloader_path" {
   description = "A systemd-boot-efi .deb; empty picks the newest in bootapp's cache."
 }
 
+variable "verify" {
+  type        = bool
+  default     = false
+  description = "Boot the built image in QEMU and wait for the health check before accepting it."
+}
+
 variable "output_directory" {
   type    = string
   default = "output-hello"
@@ -83,6 +89,7 @@ source "bootapp" "hello" {
     path    = "/healthz"
     timeout = "2m"
   }
+  verify = var.verify
 }
 
 build {

@@ -3,7 +3,6 @@ package bootapp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"path"
 	"strings"
@@ -37,6 +36,8 @@ type Builder struct {
 	config Config
 	// build is the engine; nil means builder.Build.
 	build buildFunc
+	// verify is the verifier; nil means builder.Verify.
+	verify verifyFunc
 }
 
 // ConfigSpec returns the HCL2 schema of the builder's configuration,
@@ -60,14 +61,19 @@ func (b *Builder) Prepare(raws ...interface{}) ([]string, []string, error) {
 
 // Run downloads the kernel and boot loader when they are given by URL,
 // creates the output directory and drives builder.Build, relaying its
-// progress to the Packer UI. Cancelling ctx (Ctrl-C) stops the build and
+// progress to the Packer UI, and with `verify` boots the result in QEMU.
+// Cancelling ctx (Ctrl-C) stops the build and
 // removes the output directory.
 func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook) (packersdk.Artifact, error) {
 	build := b.build
 	if build == nil {
 		build = builder.Build
 	}
-	steps := b.steps(build)
+	verify := b.verify
+	if verify == nil {
+		verify = builder.Verify
+	}
+	steps := b.steps(build, verify)
 
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)
@@ -94,7 +100,7 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 }
 
 // steps lists the build steps for the current configuration.
-func (b *Builder) steps(build buildFunc) []multistep.Step {
+func (b *Builder) steps(build buildFunc, verify verifyFunc) []multistep.Step {
 	c := &b.config
 	var steps []multistep.Step
 	if c.KernelURL != "" {
@@ -119,6 +125,9 @@ func (b *Builder) steps(build buildFunc) []multistep.Step {
 		&commonsteps.StepOutputDir{Force: c.PackerForce, Path: c.OutputDir},
 		&stepBuild{build: build},
 	)
+	if c.Verify {
+		steps = append(steps, &stepVerify{verify: verify})
+	}
 	return steps
 }
 
@@ -161,47 +170,3 @@ func generatedData(res *builder.Result, outputDir string) map[string]interface{}
 	}
 	return data
 }
-
-// stepBuild runs the engine.
-type stepBuild struct {
-	build buildFunc
-}
-
-// Run builds the images with the Spec derived from the configuration and the
-// paths of downloaded files.
-func (s *stepBuild) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
-	ui := state.Get("ui").(packersdk.Ui)
-	c := state.Get(stateConfig).(*Config)
-
-	spec := c.Spec()
-	if p, ok := state.GetOk(stateKernelDeb); ok {
-		spec.Kernel.Deb = p.(string)
-	}
-	if p, ok := state.GetOk(stateBootloader); ok {
-		spec.Bootloader = p.(string)
-	}
-	progress := &uiWriter{ui: ui}
-	spec.Progress = progress
-
-	ui.Say(fmt.Sprintf("Building bootable app image from %s into %s...", spec.App.Path, spec.OutputDir))
-	res, err := s.build(ctx, spec)
-	progress.Flush()
-	if err != nil {
-		if ctx.Err() != nil {
-			err = fmt.Errorf("bootapp build of %s interrupted: %w", spec.App.Path, err)
-		}
-		state.Put("error", err)
-		ui.Error(err.Error())
-		return multistep.ActionHalt
-	}
-	for _, f := range res.Files {
-		ui.Say(fmt.Sprintf("%s: %s (%s, %d bytes, sha256 %s)", f.Role, f.Path, f.Format, f.Size, f.SHA256))
-	}
-	state.Put(stateResult, res)
-	state.Put(stateGenerated, generatedData(res, c.OutputDir))
-	return multistep.ActionContinue
-}
-
-// Cleanup does nothing: builder.Build leaves no partial files behind, and
-// StepOutputDir removes the output directory when the build did not finish.
-func (s *stepBuild) Cleanup(multistep.StateBag) {}

@@ -133,6 +133,7 @@ func TestRun(t *testing.T) {
 		opts       map[string]interface{}
 		block      bool
 		fail       error
+		verify     verifyFunc
 		cancel     bool
 		wantErr    string
 		wantOutput bool
@@ -173,6 +174,30 @@ func TestRun(t *testing.T) {
 			wantErr: "checksum",
 		},
 		{
+			name: "verify boots the result",
+			opts: map[string]interface{}{"verify": true, "ports": []int{8080}},
+			verify: func(ctx context.Context, res *builder.Result, o builder.VerifyOptions) (*builder.VerifyReport, error) {
+				if len(res.Files) == 0 || res.Files[0].Role != builder.RoleBoot {
+					return nil, fmt.Errorf("verify got %+v", res)
+				}
+				return &builder.VerifyReport{BootDisk: res.Files[0].Path, Accel: "tcg", BootToHealthy: 7 * time.Second}, nil
+			},
+			wantOutput: true,
+			check: func(t *testing.T, f *fakeBuild, ui string) {
+				if !strings.Contains(ui, "Verified ") || !strings.Contains(ui, "tcg") {
+					t.Errorf("UI output lacks the verification:\n%s", ui)
+				}
+			},
+		},
+		{
+			name: "failed verification removes the output directory",
+			opts: map[string]interface{}{"verify": true, "ports": []int{8080}},
+			verify: func(ctx context.Context, res *builder.Result, o builder.VerifyOptions) (*builder.VerifyReport, error) {
+				return nil, fmt.Errorf("app never answered: %w", builder.ErrUnhealthy)
+			},
+			wantErr: "never answered",
+		},
+		{
 			name:    "engine error removes the output directory",
 			fail:    errors.New("app hello: not an ELF executable"),
 			wantErr: "not an ELF executable",
@@ -195,6 +220,13 @@ func TestRun(t *testing.T) {
 			b := prepared(t, raw)
 			f := &fakeBuild{block: tt.block, fail: tt.fail, started: make(chan struct{})}
 			b.build = f.build
+			b.verify = tt.verify
+			if b.verify == nil {
+				b.verify = func(context.Context, *builder.Result, builder.VerifyOptions) (*builder.VerifyReport, error) {
+					t.Error("verify called without the verify option")
+					return nil, errors.New("unexpected verify")
+				}
+			}
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

@@ -117,6 +117,12 @@ type Config struct {
 	// Health check of the booted app: an HTTP GET of `path` on `port`
 	// answering 2xx, or a TCP connection to `port` when `path` is empty.
 	HealthCheck *HealthCheckConfig `mapstructure:"health_check"`
+	// Boot the built image in QEMU after the build (builder.Verify) and
+	// fail the build unless the app passes `health_check` (or, without
+	// the block, accepts TCP connections on the first of `ports`) and the
+	// VM powers off on ACPI shutdown. Needs qemu-system-x86_64 and OVMF on
+	// the machine running Packer, and a raw, qcow2 or vmdk boot format.
+	Verify bool `mapstructure:"verify"`
 
 	ctx interpolate.Context
 	// spec is the builder.Spec derived from the options by Prepare.
@@ -476,6 +482,7 @@ func (c *Config) prepareMisc(v *validator) {
 		v.fail("cmdline", "must be a single line")
 	}
 
+	c.checkVerify(v)
 	h := c.HealthCheck
 	if h == nil {
 		return
@@ -492,6 +499,27 @@ func (c *Config) prepareMisc(v *validator) {
 		v.fail("health_check.timeout", "%s must not be negative", h.Timeout)
 	}
 	c.spec.Health = &builder.HealthCheck{Port: h.Port, Path: h.Path, Timeout: h.Timeout}
+}
+
+// checkVerify makes sure Verify has something to check and a disk it can
+// boot.
+func (c *Config) checkVerify(v *validator) {
+	if !c.Verify {
+		return
+	}
+	if c.HealthCheck == nil && len(c.Ports) == 0 {
+		v.fail("verify", "needs a health_check block or at least one of ports to know when the app is up")
+	}
+	bootable := len(c.spec.BootDisk.Formats) == 0 // the default is raw
+	for _, f := range c.spec.BootDisk.Formats {
+		switch f {
+		case image.Raw, image.QCOW2, image.VMDKSparse:
+			bootable = true
+		}
+	}
+	if !bootable {
+		v.fail("verify", "needs a boot disk format QEMU can boot: add \"raw\", \"qcow2\" or \"vmdk\" to formats")
+	}
 }
 
 // specFields maps builder.Spec field names, as builder errors spell them, to

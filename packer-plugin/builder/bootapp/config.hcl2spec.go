@@ -45,6 +45,7 @@ type FlatConfig struct {
 	DataVolumeFormats    []string               `mapstructure:"data_volume_formats" cty:"data_volume_formats" hcl:"data_volume_formats"`
 	SkipDataVolume       *bool                  `mapstructure:"skip_data_volume" cty:"skip_data_volume" hcl:"skip_data_volume"`
 	HealthCheck          *FlatHealthCheckConfig `mapstructure:"health_check" cty:"health_check" hcl:"health_check"`
+	Verify               *bool                  `mapstructure:"verify" cty:"verify" hcl:"verify"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -94,6 +95,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"data_volume_formats":        &hcldec.AttrSpec{Name: "data_volume_formats", Type: cty.List(cty.String), Required: false},
 		"skip_data_volume":           &hcldec.AttrSpec{Name: "skip_data_volume", Type: cty.Bool, Required: false},
 		"health_check":               &hcldec.BlockSpec{TypeName: "health_check", Nested: hcldec.ObjectSpec((*FlatHealthCheckConfig)(nil).HCL2Spec())},
+		"verify":                     &hcldec.AttrSpec{Name: "verify", Type: cty.Bool, Required: false},
 	}
 	return s
 }

@@ -195,6 +195,8 @@ func TestPrepareErrorsNameTheField(t *testing.T) {
 		{"cmdline newline", base("cmdline", "a\nb"), "cmdline", "single line"},
 		{"health without port", base("health_check", map[string]interface{}{"path": "/"}), "health_check.port", "required"},
 		{"health path", base("ports", []int{80}, "health_check", map[string]interface{}{"path": "healthz"}), "health_check.path", "start with /"},
+		{"verify without port", base("verify", true), "verify", "health_check"},
+		{"verify without bootable format", base("verify", true, "ports", []int{80}, "formats", []string{"vmdk-stream", "vhd"}), "verify", "QEMU can boot"},
 		{"health timeout", base("ports", []int{80}, "health_check", map[string]interface{}{"timeout": "-3s"}), "health_check.timeout", "negative"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,53 @@
+package bootapp
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/hashicorp/packer-plugin-sdk/multistep"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// stepBuild runs the engine.
+type stepBuild struct {
+	build buildFunc
+}
+
+// Run builds the images with the Spec derived from the configuration and the
+// paths of downloaded files.
+func (s *stepBuild) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
+	ui := state.Get("ui").(packersdk.Ui)
+	c := state.Get(stateConfig).(*Config)
+
+	spec := c.Spec()
+	if p, ok := state.GetOk(stateKernelDeb); ok {
+		spec.Kernel.Deb = p.(string)
+	}
+	if p, ok := state.GetOk(stateBootloader); ok {
+		spec.Bootloader = p.(string)
+	}
+	progress := &uiWriter{ui: ui}
+	spec.Progress = progress
+
+	ui.Say(fmt.Sprintf("Building bootable app image from %s into %s...", spec.App.Path, spec.OutputDir))
+	res, err := s.build(ctx, spec)
+	progress.Flush()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("bootapp build of %s interrupted: %w", spec.App.Path, err)
+		}
+		state.Put("error", err)
+		ui.Error(err.Error())
+		return multistep.ActionHalt
+	}
+	for _, f := range res.Files {
+		ui.Say(fmt.Sprintf("%s: %s (%s, %d bytes, sha256 %s)", f.Role, f.Path, f.Format, f.Size, f.SHA256))
+	}
+	state.Put(stateResult, res)
+	state.Put(stateGenerated, generatedData(res, c.OutputDir))
+	return multistep.ActionContinue
+}
+
+// Cleanup does nothing: builder.Build leaves no partial files behind, and
+// StepOutputDir removes the output directory when the build did not finish.
+func (s *stepBuild) Cleanup(multistep.StateBag) {}
