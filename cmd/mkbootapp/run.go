@@ -1,0 +1,303 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/spf13/cobra"
+)
+
+// runFlags are the flags of `mkbootapp run`.
+type runFlags struct {
+	memory int
+	cpus   int
+	ports  []string
+	data   string
+	noData bool
+	accel  string
+	grace  time.Duration
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run <output dir | manifest.json | boot image>",
+		Short: "Boot an image in QEMU with its data volume, ports forwarded to loopback",
+		Long: `Boot a built image in QEMU (KVM when usable, else TCG; UEFI with OVMF), with
+the data volume attached read-write, the app's ports forwarded to 127.0.0.1
+(the same port number when it is free, else a free one), and the serial
+console streamed to stdout. Ctrl-C presses the ACPI power button and waits
+for the guest to power off (then kills QEMU after --grace); a second Ctrl-C
+kills QEMU at once.
+
+From an output directory or manifest the boot disk (raw preferred), the data
+volume and the ports come from the manifest. A boot image given directly
+uses the manifest beside it when it lists the image.`,
+		Example: `  mkbootapp run output
+  mkbootapp run output/hello.manifest.json --memory 1024 --port 18080:8080
+  mkbootapp run hello.qcow2 --data hello-data.raw --port 8080`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runImage(cmd.Context(), args[0], f, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
+	fl.IntVar(&f.cpus, "cpus", 2, "number of virtual CPUs")
+	fl.StringArrayVar(&f.ports, "port", nil, "forward a port: HOST:GUEST, or PORT for the same number (repeatable; HOST 0 picks a free port)")
+	fl.StringVar(&f.data, "data", "", "data volume image to attach (default: the manifest's)")
+	fl.BoolVar(&f.noData, "no-data", false, "attach no data volume")
+	fl.StringVar(&f.accel, "accel", "auto", "QEMU accelerator: auto, kvm or tcg")
+	fl.DurationVar(&f.grace, "grace", 0, "how long to wait for the guest to power off after Ctrl-C before killing QEMU (default: the app's stop timeout + 20s)")
+	return cmd
+}
+
+// runPlan is what runImage boots, resolved from the argument and flags.
+type runPlan struct {
+	boot     qemu.Disk
+	data     *qemu.Disk
+	forwards []qemu.Forward
+	grace    time.Duration
+}
+
+// runImage boots the image at target until the guest powers off or ctx is
+// cancelled, which powers it off through ACPI.
+func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.Writer) error {
+	plan, err := planRun(target, f)
+	if err != nil {
+		return err
+	}
+	disks := []qemu.Disk{plan.boot}
+	if plan.data != nil {
+		disks = append(disks, *plan.data)
+	}
+	// QEMU must outlive ctx: cancelling ctx (Ctrl-C) means "power off
+	// cleanly", not "kill", so the VM gets a context of its own.
+	vmCtx, cancelVM := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelVM()
+	vm, err := qemu.Start(vmCtx, qemu.Config{
+		Disks:    disks,
+		MemoryMB: f.memory,
+		CPUs:     f.cpus,
+		Forwards: plan.forwards,
+		Console:  stdout,
+		Accel:    f.accel,
+	})
+	if err != nil {
+		return fmt.Errorf("run %s: %w", target, err)
+	}
+	defer vm.Kill()
+	fmt.Fprintf(stderr, "mkbootapp: booting %s (accel %s)", plan.boot.Path, vm.Accel())
+	if plan.data != nil {
+		fmt.Fprintf(stderr, " with data volume %s", plan.data.Path)
+	}
+	fmt.Fprintln(stderr)
+	for _, fw := range vm.Forwards() {
+		fmt.Fprintf(stderr, "mkbootapp: port %d -> %s:%d\n", fw.GuestPort, fw.HostAddr, fw.HostPort)
+	}
+	fmt.Fprintln(stderr, "mkbootapp: press Ctrl-C to power off")
+
+	select {
+	case <-vm.Done():
+		if err := vm.Wait(); err != nil {
+			return fmt.Errorf("run %s: %w", target, err)
+		}
+		fmt.Fprintln(stderr, "mkbootapp: the guest powered off")
+		return nil
+	case <-ctx.Done():
+	}
+
+	// Ctrl-C: ACPI power-off; a second Ctrl-C kills at once.
+	fmt.Fprintf(stderr, "\nmkbootapp: powering off (ACPI), waiting up to %s; Ctrl-C again to kill\n", plan.grace)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	stopCtx, stopCancel := context.WithCancel(context.Background())
+	defer stopCancel()
+	go func() {
+		select {
+		case <-sig:
+			fmt.Fprintln(stderr, "mkbootapp: killing QEMU")
+			stopCancel()
+		case <-stopCtx.Done():
+		}
+	}()
+	start := time.Now()
+	if err := vm.Stop(stopCtx, plan.grace); err != nil {
+		return fmt.Errorf("run %s: %w", target, err)
+	}
+	fmt.Fprintf(stderr, "mkbootapp: the guest powered off in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// planRun resolves the disks, ports and grace period.
+func planRun(target string, f runFlags) (*runPlan, error) {
+	var res *builder.Result
+	plan := &runPlan{}
+	fi, err := os.Stat(target)
+	if err != nil {
+		return nil, fmt.Errorf("run: %w", err)
+	}
+	if fi.IsDir() || strings.HasSuffix(target, ".json") {
+		res, err = builder.ReadManifest(target)
+		if err != nil {
+			return nil, fmt.Errorf("run: %w", err)
+		}
+		boot, ok := pickFile(res.Files, builder.RoleBoot)
+		if !ok {
+			return nil, fmt.Errorf("run: manifest %s lists no boot disk QEMU can boot (raw, qcow2 or vmdk): rebuild with --format raw", res.Manifest)
+		}
+		plan.boot = qemu.Disk{Path: boot.Path, Format: driveFormat(boot.Format), ReadOnly: true}
+	} else {
+		format, err := formatOf(target)
+		if err != nil {
+			return nil, err
+		}
+		plan.boot = qemu.Disk{Path: target, Format: format, ReadOnly: true}
+		// Use the manifest beside the image when it lists it.
+		if r, err := builder.ReadManifest(filepath.Dir(target)); err == nil {
+			for _, file := range r.Files {
+				if sameFile(file.Path, target) {
+					res = r
+				}
+			}
+		}
+	}
+
+	switch {
+	case f.noData:
+	case f.data != "":
+		format, err := formatOf(f.data)
+		if err != nil {
+			return nil, err
+		}
+		plan.data = &qemu.Disk{Path: f.data, Format: format}
+	case res != nil:
+		if d, ok := pickFile(res.Files, builder.RoleData); ok {
+			plan.data = &qemu.Disk{Path: d.Path, Format: driveFormat(d.Format)}
+		}
+	}
+
+	explicit, err := parsePorts(f.ports)
+	if err != nil {
+		return nil, err
+	}
+	var guest []int
+	if res != nil {
+		guest = append(guest, res.Spec.App.Ports...)
+		if h := res.Spec.Health; h != nil && h.Port != 0 {
+			guest = append(guest, h.Port)
+		}
+	}
+	plan.forwards = forwardsFor(guest, explicit, func(p int) bool { return qemu.PortFree("127.0.0.1", p) })
+
+	plan.grace = f.grace
+	if plan.grace <= 0 {
+		stop := 10 * time.Second
+		if res != nil && res.Spec.App.StopTimeout > 0 {
+			stop = res.Spec.App.StopTimeout
+		}
+		plan.grace = stop + 20*time.Second
+	}
+	return plan, nil
+}
+
+// forwardsFor returns the forwards: the explicit ones, then each other guest
+// port on the same host port when free (else a free one), sorted by guest
+// port and without duplicates.
+func forwardsFor(guest []int, explicit []qemu.Forward, free func(int) bool) []qemu.Forward {
+	seen := map[int]bool{}
+	var out []qemu.Forward
+	for _, fw := range explicit {
+		if !seen[fw.GuestPort] {
+			seen[fw.GuestPort] = true
+			out = append(out, fw)
+		}
+	}
+	sort.Ints(guest)
+	for _, p := range guest {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		host := 0
+		if free(p) {
+			host = p
+		}
+		out = append(out, qemu.Forward{HostAddr: "127.0.0.1", HostPort: host, GuestPort: p})
+	}
+	return out
+}
+
+// parsePorts parses --port values: "HOST:GUEST" or "PORT".
+func parsePorts(vals []string) ([]qemu.Forward, error) {
+	var out []qemu.Forward
+	for _, v := range vals {
+		hs, gs, ok := strings.Cut(v, ":")
+		if !ok {
+			gs = hs
+		}
+		h, err1 := strconv.Atoi(hs)
+		g, err2 := strconv.Atoi(gs)
+		if err1 != nil || err2 != nil || h < 0 || h > 65535 || g < 1 || g > 65535 {
+			return nil, fmt.Errorf("--port %q: want HOST:GUEST or PORT, with ports 1-65535 (HOST 0 picks a free port)", v)
+		}
+		out = append(out, qemu.Forward{HostAddr: "127.0.0.1", HostPort: h, GuestPort: g})
+	}
+	return out, nil
+}
+
+// pickFile returns the file of role in the format QEMU boots best: raw,
+// then qcow2, then monolithicSparse VMDK.
+func pickFile(files []builder.File, role builder.Role) (builder.File, bool) {
+	for _, want := range []image.Format{image.Raw, image.QCOW2, image.VMDKSparse} {
+		for _, file := range files {
+			if file.Role == role && file.Format == want {
+				return file, true
+			}
+		}
+	}
+	return builder.File{}, false
+}
+
+// driveFormat maps an image format to QEMU's -drive format name.
+func driveFormat(f image.Format) string {
+	switch f {
+	case image.QCOW2:
+		return "qcow2"
+	case image.VMDKSparse, image.VMDKStream:
+		return "vmdk"
+	}
+	return "raw"
+}
+
+// formatOf guesses a disk image's QEMU format from its file name.
+func formatOf(path string) (string, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".raw", ".img":
+		return "raw", nil
+	case ".qcow2":
+		return "qcow2", nil
+	case ".vmdk":
+		return "vmdk", nil
+	}
+	return "", fmt.Errorf("run: cannot tell the format of %s from its name: want .raw, .img, .qcow2 or .vmdk", path)
+}
+
+func sameFile(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}

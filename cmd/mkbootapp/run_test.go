@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/bootapp/bootapp/internal/qemu/qemutest"
+)
+
+func TestParsePorts(t *testing.T) {
+	tests := []struct {
+		in      []string
+		want    []qemu.Forward
+		wantErr bool
+	}{
+		{in: []string{"18080:8080", "22"}, want: []qemu.Forward{
+			{HostAddr: "127.0.0.1", HostPort: 18080, GuestPort: 8080},
+			{HostAddr: "127.0.0.1", HostPort: 22, GuestPort: 22}}},
+		{in: []string{"0:80"}, want: []qemu.Forward{{HostAddr: "127.0.0.1", HostPort: 0, GuestPort: 80}}},
+		{in: []string{"x:80"}, wantErr: true},
+		{in: []string{"80:0"}, wantErr: true},
+		{in: []string{"70000"}, wantErr: true},
+		{in: nil},
+	}
+	for _, tt := range tests {
+		got, err := parsePorts(tt.in)
+		if (err != nil) != tt.wantErr || !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parsePorts(%q) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestForwardsFor(t *testing.T) {
+	busy := map[int]bool{9090: true}
+	free := func(p int) bool { return !busy[p] }
+	got := forwardsFor([]int{9090, 8080, 8080, 22}, []qemu.Forward{{HostAddr: "127.0.0.1", HostPort: 2222, GuestPort: 22}}, free)
+	want := []qemu.Forward{
+		{HostAddr: "127.0.0.1", HostPort: 2222, GuestPort: 22}, // explicit wins
+		{HostAddr: "127.0.0.1", HostPort: 8080, GuestPort: 8080},
+		{HostAddr: "127.0.0.1", HostPort: 0, GuestPort: 9090}, // busy: a free port
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("forwardsFor:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestFormatOf(t *testing.T) {
+	for in, want := range map[string]string{"a.raw": "raw", "b.IMG": "raw", "c.qcow2": "qcow2", "d.vmdk": "vmdk", "e.vhd": ""} {
+		got, err := formatOf(in)
+		if got != want || (want == "") != (err != nil) {
+			t.Errorf("formatOf(%s) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// writeManifest writes a manifest and empty image files as Build would.
+func writeManifest(t *testing.T, dir string, res builder.Result) {
+	t.Helper()
+	for _, f := range res.Files {
+		if err := os.WriteFile(filepath.Join(dir, f.Path), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.manifest.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPlanRun(t *testing.T) {
+	dir := t.TempDir()
+	writeManifest(t, dir, builder.Result{
+		Files: []builder.File{
+			{Path: "app.vmdk", Role: builder.RoleBoot, Format: image.VMDKStream},
+			{Path: "app.qcow2", Role: builder.RoleBoot, Format: image.QCOW2},
+			{Path: "app.raw", Role: builder.RoleBoot, Format: image.Raw},
+			{Path: "app-data.raw", Role: builder.RoleData, Format: image.Raw},
+		},
+		Spec: builder.Spec{App: builder.App{Ports: []int{8080}, StopTimeout: 5 * time.Second}, Health: &builder.HealthCheck{Port: 9091}},
+	})
+	other := filepath.Join(t.TempDir(), "lone.qcow2")
+	os.WriteFile(other, nil, 0o644)
+	tests := []struct {
+		name      string
+		target    string
+		flags     runFlags
+		wantBoot  qemu.Disk
+		wantData  string
+		wantGuest []int
+		wantGrace time.Duration
+		wantErr   string
+	}{
+		{name: "dir", target: dir, wantBoot: qemu.Disk{Path: filepath.Join(dir, "app.raw"), Format: "raw", ReadOnly: true},
+			wantData: filepath.Join(dir, "app-data.raw"), wantGuest: []int{8080, 9091}, wantGrace: 25 * time.Second},
+		{name: "manifest", target: filepath.Join(dir, "app.manifest.json"), flags: runFlags{noData: true, grace: time.Second},
+			wantBoot: qemu.Disk{Path: filepath.Join(dir, "app.raw"), Format: "raw", ReadOnly: true}, wantGuest: []int{8080, 9091}, wantGrace: time.Second},
+		{name: "image beside its manifest", target: filepath.Join(dir, "app.qcow2"),
+			wantBoot: qemu.Disk{Path: filepath.Join(dir, "app.qcow2"), Format: "qcow2", ReadOnly: true},
+			wantData: filepath.Join(dir, "app-data.raw"), wantGuest: []int{8080, 9091}, wantGrace: 25 * time.Second},
+		{name: "lone image with flags", target: other, flags: runFlags{data: "/x/d.raw", ports: []string{"18080:80"}},
+			wantBoot: qemu.Disk{Path: other, Format: "qcow2", ReadOnly: true}, wantData: "/x/d.raw", wantGuest: []int{80}, wantGrace: 30 * time.Second},
+		{name: "missing", target: filepath.Join(dir, "nope"), wantErr: "no such file"},
+		{name: "bad data name", target: other, flags: runFlags{data: "/x/d.vhd"}, wantErr: "cannot tell the format"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := planRun(tt.target, tt.flags)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.boot != tt.wantBoot {
+				t.Errorf("boot = %+v, want %+v", p.boot, tt.wantBoot)
+			}
+			data := ""
+			if p.data != nil {
+				data = p.data.Path
+			}
+			if data != tt.wantData {
+				t.Errorf("data = %q, want %q", data, tt.wantData)
+			}
+			var guest []int
+			for _, f := range p.forwards {
+				guest = append(guest, f.GuestPort)
+			}
+			if !reflect.DeepEqual(guest, tt.wantGuest) {
+				t.Errorf("guest ports = %v, want %v", guest, tt.wantGuest)
+			}
+			if p.grace != tt.wantGrace {
+				t.Errorf("grace = %s, want %s", p.grace, tt.wantGrace)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// runUntilHealthy runs `mkbootapp run args...` in-process, waits for url to
+// answer 2xx, then cancels the command's context as Ctrl-C does and checks
+// that the command returns nil (a clean ACPI power-off).
+func runUntilHealthy(t *testing.T, url string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut lockedBuffer
+	cmd := newRunCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SilenceUsage = true
+	ctx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer wcancel()
+	if err := qemu.WaitHTTP(wctx, url, nil); err != nil {
+		interrupt()
+		<-done
+		t.Fatalf("app not reached at %s: %v\nstderr:\n%s\nconsole:\n%s", url, err, errOut.String(), out.String())
+	}
+	t.Logf("reached %s after %s", url, time.Since(start).Round(time.Millisecond))
+	interrupt() // Ctrl-C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after Ctrl-C: %v\nstderr:\n%s\nconsole:\n%s", err, errOut.String(), out.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("run did not return 90 s after Ctrl-C\nstderr:\n%s", errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "the guest powered off in") {
+		t.Errorf("no clean power-off reported:\n%s", errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// TestE2ERunImage runs a hand-made test disk (internal/qemu/qemutest):
+// start, reach the forwarded port, Ctrl-C, clean exit.
+func TestE2ERunImage(t *testing.T) {
+	if os.Getenv("BOOTAPP_E2E") != "1" {
+		t.Skip("boots QEMU (about 15 s under TCG): set BOOTAPP_E2E=1 to run")
+	}
+	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
+	host := freePort(t)
+	stdout, stderr := runUntilHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", host),
+		disk, "--port", fmt.Sprintf("%d:8080", host), "--memory", "256", "--cpus", "1", "--grace", "30s")
+	if !strings.Contains(stdout, "qemutest: power button pressed") {
+		t.Errorf("console on stdout lacks the power button:\n%s", stdout)
+	}
+	if !strings.Contains(stderr, fmt.Sprintf("port 8080 -> 127.0.0.1:%d", host)) {
+		t.Errorf("port mapping not printed:\n%s", stderr)
+	}
+}
+
+// TestE2ERunBuilt builds examples/hello with builder.Build and runs the
+// output directory: the manifest's port 8080 is forwarded (to 8080 when
+// free), the counter on the data volume answers, and Ctrl-C powers off.
+func TestE2ERunBuilt(t *testing.T) {
+	if os.Getenv("BOOTAPP_E2E") != "1" {
+		t.Skip("builds an image and boots QEMU: set BOOTAPP_E2E=1 to run")
+	}
+	ctx := context.Background()
+	cache := builder.DefaultCacheDir()
+	kdeb, ldeb, err := builder.Fetch(ctx, builder.FetchOptions{CacheDir: cache})
+	if err != nil {
+		t.Fatalf("kernel and boot loader packages are needed: %v", err)
+	}
+	app := filepath.Join(t.TempDir(), "hello")
+	build := exec.Command("go", "build", "-o", app, "../../examples/hello")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+	if b, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build examples/hello: %v\n%s", err, b)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	if _, err := builder.Build(ctx, builder.Spec{
+		App: builder.App{Path: app, Ports: []int{8080}}, Kernel: builder.KernelSource{Deb: kdeb}, Bootloader: ldeb,
+		CacheDir: cache, OutputDir: out, DataVolume: builder.DataVolume{Size: 64 << 20},
+		Health: &builder.HealthCheck{Port: 8080, Path: "/healthz"},
+	}); err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	// The manifest's port 8080 goes to 8080 on the host when it is free.
+	args, host := []string{out}, 8080
+	if !qemu.PortFree("127.0.0.1", 8080) {
+		host = freePort(t)
+		args = append(args, "--port", fmt.Sprintf("%d:8080", host))
+	}
+	_, stderr := runUntilHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", host), args...)
+	if !strings.Contains(stderr, fmt.Sprintf("port 8080 -> 127.0.0.1:%d", host)) {
+		t.Errorf("port mapping not printed:\n%s", stderr)
+	}
+	if !strings.Contains(stderr, "with data volume") {
+		t.Errorf("data volume not attached:\n%s", stderr)
+	}
+}
