@@ -78,6 +78,10 @@ type App struct {
 	// Restart is the restart policy: "no" (default: the VM powers off
 	// when the app exits), "on-failure" or "always".
 	Restart string `json:"restart,omitempty"`
+	// KeepDebug copies the executable unchanged. By default DWARF debug
+	// sections are stripped from it (stack traces keep file:line, which
+	// Go stores in .gopclntab), which makes images about a third smaller.
+	KeepDebug bool `json:"keep_debug,omitempty"`
 }
 
 // KernelSource selects the kernel: a local Debian kernel package, or a URL
@@ -144,6 +148,9 @@ type File struct {
 	Size      int64  `json:"size"`
 	Allocated int64  `json:"allocated,omitempty"`
 	SHA256    string `json:"sha256"`
+	// Reused is set for a data volume that existed in the output
+	// directory and was kept as it was.
+	Reused bool `json:"reused,omitempty"`
 }
 
 // Result describes a finished build.

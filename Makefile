@@ -1,0 +1,52 @@
+# bootapp: the two commands a newcomer needs are `make demo` and `make test`.
+# Both install what is missing (Debian packages via apt-get, the kernel and
+# systemd-boot .debs via apt-get download into the cache).
+
+GO ?= go
+export BOOTAPP_CACHE ?= $(HOME)/.cache/bootapp
+DEMO_OUT ?= output/hello
+E2E_TIMEOUT ?= 50m
+
+.PHONY: all deps demo demo-build test check e2e bench fmt vet generate clean
+
+all: check
+
+## deps: install host tools (qemu, ovmf, e2fsprogs, dosfstools, mtools) and fetch the kernel.
+deps:
+	./scripts/deps.sh
+
+## demo: build examples/hello into an image and boot it in QEMU (Ctrl-C stops it cleanly).
+demo: deps demo-build
+	@echo
+	@echo "Booting $(DEMO_OUT) in QEMU. When the app is up: curl http://127.0.0.1:8080/"
+	@echo "Ctrl-C powers the VM off (ACPI). Run 'make demo' again: the count survives, it lives on $(DEMO_OUT)/hello-data.raw."
+	$(GO) run ./cmd/mkbootapp run $(DEMO_OUT)
+
+demo-build:
+	CGO_ENABLED=0 $(GO) build -o bin/hello ./examples/hello
+	$(GO) run ./cmd/mkbootapp build --app bin/hello --port 8080 --health-path /healthz -o $(DEMO_OUT)
+
+## test: the whole suite, end-to-end boots in QEMU included (what CI runs).
+test: deps vet fmt
+	BOOTAPP_E2E=1 $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./...
+
+## check: fast checks only (no QEMU boots).
+check: vet fmt
+	$(GO) test ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## bench: build-time, size and encoder benchmarks (writes docs/benchmarks.md).
+bench: deps
+	./scripts/bench.sh
+
+## generate: rebuild the embedded guest init and the Packer HCL2 spec.
+generate:
+	$(GO) generate ./internal/initbin/... ./packer-plugin/...
+
+clean:
+	rm -rf output bin

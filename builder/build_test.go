@@ -1,0 +1,172 @@
+package builder
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/kernel"
+)
+
+// TestBuildBadInput checks that every kind of bad input gives a clear error
+// naming the problem and leaves no output directory behind.
+func TestBuildBadInput(t *testing.T) {
+	cache := DefaultCacheDir()
+	kdeb, err := findNewest(filepath.Join(cache, cacheDebs), "linux-image-*-cloud-amd64_*.deb")
+	if err != nil {
+		if os.Getenv("BOOTAPP_E2E") != "1" {
+			t.Skipf("SKIPPED: no kernel package in %s (run `make deps` or `mkbootapp fetch`)", cache)
+		}
+		_, kdeb, _ = testInputs(t)
+	}
+	ldeb, err := findNewest(filepath.Join(cache, cacheDebs), "systemd-boot-efi_*.deb")
+	if err != nil {
+		t.Fatalf("kernel cached but no systemd-boot-efi package: %v", err)
+	}
+	tmp := t.TempDir()
+	app := buildGoApp(t, "../examples/hello")
+	armApp := buildGoApp(t, "../examples/hello", "GOARCH=arm64")
+	truncated := filepath.Join(tmp, "truncated.deb")
+	kb, err := os.ReadFile(kdeb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(truncated, kb[:len(kb)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notDeb := filepath.Join(tmp, "garbage.deb")
+	if err := os.WriteFile(notDeb, []byte("this is not a Debian package\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dynApp := "/bin/ls" // dynamically linked on every Debian host
+
+	tests := []struct {
+		name    string
+		mod     func(*Spec)
+		wantIs  error
+		wantMsg []string
+	}{
+		{"missing kernel", func(s *Spec) { s.Kernel.Deb = filepath.Join(tmp, "nope.deb") }, ErrNotFound, []string{"nope.deb", "mkbootapp fetch"}},
+		{"deb that is not a kernel", func(s *Spec) { s.Kernel.Deb = ldeb }, kernel.ErrNotKernel, []string{"systemd-boot-efi"}},
+		{"truncated kernel deb", func(s *Spec) { s.Kernel.Deb = truncated }, nil, []string{"truncated.deb"}},
+		{"garbage kernel deb", func(s *Spec) { s.Kernel.Deb = notDeb }, nil, []string{"garbage.deb"}},
+		{"app does not exist", func(s *Spec) { s.App.Path = filepath.Join(tmp, "no-such-app") }, ErrNotFound, []string{"no-such-app"}},
+		{"app built for arm64", func(s *Spec) { s.App.Path = armApp }, ErrBadApp, []string{"AARCH64", "GOARCH=amd64"}},
+		{"dynamically linked app", func(s *Spec) { s.App.Path = dynApp }, ErrBadApp, []string{"dynamically linked", "CGO_ENABLED=0"}},
+		{"app directory without entrypoint", func(s *Spec) { s.App.Path = tmp }, ErrInvalidSpec, []string{"entrypoint"}},
+		{"boot disk too small", func(s *Spec) { s.BootDisk.Size = 8 << 20 }, image.ErrTooSmall, []string{"boot_disk.size", "at least"}},
+		{"data volume too small", func(s *Spec) { s.DataVolume.Size = 1 << 20 }, ErrInvalidSpec, []string{"data_volume.size"}},
+		{"negative disk size", func(s *Spec) { s.BootDisk.Size = -1 }, ErrInvalidSpec, []string{"boot_disk.size"}},
+		{"unknown format", func(s *Spec) { s.BootDisk.Formats = []image.Format{"iso"} }, ErrInvalidSpec, []string{"iso"}},
+		{"bad kernel checksum", func(s *Spec) { s.Kernel = KernelSource{URL: "http://127.0.0.1:1/k.deb", Checksum: "md5:abc"} }, ErrInvalidSpec, []string{"kernel.checksum"}},
+		{"label too long", func(s *Spec) { s.DataVolume.Label = strings.Repeat("x", 17) }, ErrInvalidSpec, []string{"data_volume.label"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out")
+			s := Spec{
+				App:        App{Path: app},
+				Kernel:     KernelSource{Deb: kdeb},
+				Bootloader: ldeb,
+				CacheDir:   t.TempDir(), // cold cache: nothing half-unpacked may be reused
+				OutputDir:  out,
+				DataVolume: DataVolume{Size: 64 << 20},
+			}
+			tc.mod(&s)
+			res, err := Build(context.Background(), s)
+			if err == nil {
+				t.Fatalf("Build succeeded: %+v", res)
+			}
+			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
+				t.Errorf("error %q does not wrap %v", err, tc.wantIs)
+			}
+			for _, m := range tc.wantMsg {
+				if !strings.Contains(err.Error(), m) {
+					t.Errorf("error %q does not mention %q", err, m)
+				}
+			}
+			if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("output directory %s left behind after error", out)
+			}
+		})
+	}
+}
+
+// cancelAfter is a progress writer that cancels the build when a line
+// starting with prefix is logged.
+type cancelAfter struct {
+	prefix string
+	cancel context.CancelFunc
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	if strings.HasPrefix(string(p), c.prefix) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestBuildCancelled cancels builds at several points and checks that
+// nothing is left behind.
+func TestBuildCancelled(t *testing.T) {
+	cache := DefaultCacheDir()
+	kdeb, err := findNewest(filepath.Join(cache, cacheDebs), "linux-image-*-cloud-amd64_*.deb")
+	if err != nil {
+		t.Skipf("SKIPPED: no kernel package in %s (run `make deps` or `mkbootapp fetch`)", cache)
+	}
+	app := buildGoApp(t, "../examples/hello")
+	for _, at := range []string{"kernel", "initramfs", "wrote"} {
+		t.Run(at, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			out := filepath.Join(t.TempDir(), "out")
+			_, err := Build(ctx, Spec{
+				App: App{Path: app}, Kernel: KernelSource{Deb: kdeb}, CacheDir: cache, OutputDir: out,
+				DataVolume: DataVolume{Size: 64 << 20},
+				Progress:   &cancelAfter{prefix: at, cancel: cancel},
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("Build cancelled at %q returned %v, want context.Canceled", at, err)
+			}
+			if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
+				t.Errorf("output directory left behind after cancellation")
+			}
+		})
+	}
+}
+
+func TestWithDefaults(t *testing.T) {
+	s, err := Spec{App: App{Path: "/srv/web-app", Ports: []int{8080}}, Health: &HealthCheck{Path: "/healthz"}}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "web-app" || s.OutputDir != DefaultOutputDir || s.DataVolume.Size != DefaultDataVolumeSize ||
+		s.DataVolume.Label != DefaultDataLabel || s.App.WorkDir != "/data" || s.Health.Port != 8080 ||
+		len(s.BootDisk.Formats) != 1 || s.BootDisk.Formats[0] != image.Raw || s.Compression != "zstd" {
+		t.Errorf("defaults not applied: %+v", s)
+	}
+	if _, err := (Spec{}).WithDefaults(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "app.path") {
+		t.Errorf("empty spec: %v", err)
+	}
+	s, err = Spec{App: App{Path: "x"}, BootDisk: Disk{Formats: []image.Format{"streamOptimized", "qcow2"}}}.WithDefaults()
+	if err != nil || s.BootDisk.Formats[0] != image.VMDKStream {
+		t.Errorf("format aliases not normalised: %v %v", s.BootDisk.Formats, err)
+	}
+}
+
+func TestVersionLess(t *testing.T) {
+	tests := []struct{ a, b string }{
+		{"linux-image-6.1.0-9-cloud-amd64_6.1.27-1_amd64.deb", "linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"},
+		{"systemd-boot-efi_252.38-1", "systemd-boot-efi_252.39-1"},
+		{"a1", "a10"},
+	}
+	for _, tc := range tests {
+		if !versionLess(tc.a, tc.b) || versionLess(tc.b, tc.a) {
+			t.Errorf("versionLess(%q, %q) wrong", tc.a, tc.b)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package builder
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/initramfs"
+)
+
+// Defaults applied by Build for zero Spec fields.
+const (
+	DefaultDataVolumeSize  = 1 << 30
+	DefaultDataLabel       = "bootapp-data"
+	DefaultDataMountPoint  = "/data"
+	DefaultOutputDir       = "output"
+	DefaultStopTimeout     = 10 * time.Second
+	DefaultHealthTimeout   = 2 * time.Minute
+	DefaultCompression     = "zstd"
+	defaultAppUID          = 1000
+	maxLabelLen            = 16
+	minDataVolumeSize      = 16 << 20
+	appInstallDir          = "/app"
+	dataVolumeWaitSeconds  = 10
+	dhcpTimeoutSeconds     = 10
+	guestHostnameMaxLength = 63
+)
+
+// ErrInvalidSpec is wrapped by every error about a Spec field.
+var ErrInvalidSpec = errors.New("invalid build spec")
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+func specErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidSpec, field, fmt.Sprintf(format, args...))
+}
+
+// DefaultCacheDir returns the cache directory used when Spec.CacheDir is
+// empty: $BOOTAPP_CACHE, else $XDG_CACHE_HOME/bootapp, else
+// ~/.cache/bootapp.
+func DefaultCacheDir() string {
+	if d := os.Getenv("BOOTAPP_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "bootapp")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".cache", "bootapp")
+	}
+	return filepath.Join(os.TempDir(), "bootapp-cache")
+}
+
+// WithDefaults returns a copy of s with every zero field set to its default,
+// and checks the fields that can be checked without touching the file
+// system. Errors wrap ErrInvalidSpec and name the field.
+func (s Spec) WithDefaults() (Spec, error) {
+	if s.App.Path == "" {
+		return s, specErr("app.path", "no app given: pass the app's static executable or its directory")
+	}
+	if s.Name == "" {
+		base := filepath.Base(filepath.Clean(s.App.Path))
+		s.Name = strings.TrimSuffix(base, filepath.Ext(base))
+		if !nameRE.MatchString(s.Name) {
+			s.Name = "app"
+		}
+	}
+	if !nameRE.MatchString(s.Name) {
+		return s, specErr("name", "%q may only hold letters, digits, '.', '_' and '-'", s.Name)
+	}
+	if s.CacheDir == "" {
+		s.CacheDir = DefaultCacheDir()
+	}
+	if s.OutputDir == "" {
+		s.OutputDir = DefaultOutputDir
+	}
+	if s.Compression == "" {
+		s.Compression = DefaultCompression
+	}
+	if _, err := initramfs.ParseCompression(s.Compression); err != nil {
+		return s, specErr("compression", "%v", err)
+	}
+	if s.Kernel.URL != "" && s.Kernel.Checksum == "" {
+		return s, specErr("kernel.checksum", "a kernel URL needs a checksum (sha256:<hex>)")
+	}
+	if s.Kernel.Checksum != "" {
+		if _, err := parseChecksum(s.Kernel.Checksum); err != nil {
+			return s, specErr("kernel.checksum", "%v", err)
+		}
+	}
+	if s.BootDisk.Size < 0 {
+		return s, specErr("boot_disk.size", "negative size %d", s.BootDisk.Size)
+	}
+	if len(s.BootDisk.Formats) == 0 {
+		s.BootDisk.Formats = []image.Format{image.Raw}
+	}
+	var err error
+	if s.BootDisk.Formats, err = checkFormats("boot_disk.formats", s.BootDisk.Formats); err != nil {
+		return s, err
+	}
+	dv := &s.DataVolume
+	if !dv.Disabled {
+		if dv.Size < 0 {
+			return s, specErr("data_volume.size", "negative size %d", dv.Size)
+		}
+		if dv.Size == 0 {
+			dv.Size = DefaultDataVolumeSize
+		}
+		if dv.Size < minDataVolumeSize {
+			return s, specErr("data_volume.size", "%d bytes is too small: ext4 needs at least %d MiB", dv.Size, minDataVolumeSize>>20)
+		}
+		if len(dv.Formats) == 0 {
+			dv.Formats = []image.Format{image.Raw}
+		}
+		if dv.Formats, err = checkFormats("data_volume.formats", dv.Formats); err != nil {
+			return s, err
+		}
+	}
+	if dv.Label == "" {
+		dv.Label = DefaultDataLabel
+	}
+	if len(dv.Label) > maxLabelLen {
+		return s, specErr("data_volume.label", "%q is longer than %d bytes", dv.Label, maxLabelLen)
+	}
+	if dv.MountPoint == "" {
+		dv.MountPoint = DefaultDataMountPoint
+	}
+	if !strings.HasPrefix(dv.MountPoint, "/") || strings.Contains(dv.MountPoint, "..") {
+		return s, specErr("data_volume.mount_point", "%q must be an absolute path without '..'", dv.MountPoint)
+	}
+	if s.App.WorkDir == "" {
+		s.App.WorkDir = dv.MountPoint
+	}
+	if s.App.StopTimeout < 0 {
+		return s, specErr("app.stop_timeout", "negative duration %v", s.App.StopTimeout)
+	}
+	if s.App.StopTimeout == 0 {
+		s.App.StopTimeout = DefaultStopTimeout
+	}
+	switch s.App.Restart {
+	case "":
+		s.App.Restart = "no"
+	case "no", "on-failure", "always":
+	default:
+		return s, specErr("app.restart", "%q is not one of no, on-failure, always", s.App.Restart)
+	}
+	for _, e := range s.App.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return s, specErr("app.env", "%q is not KEY=VALUE", e)
+		}
+	}
+	for _, p := range s.App.Ports {
+		if p < 1 || p > 65535 {
+			return s, specErr("app.ports", "%d is not a TCP port", p)
+		}
+	}
+	if h := s.Health; h != nil {
+		hc := *h
+		if hc.Port == 0 && len(s.App.Ports) > 0 {
+			hc.Port = s.App.Ports[0]
+		}
+		if hc.Port < 1 || hc.Port > 65535 {
+			return s, specErr("health.port", "%d is not a TCP port", hc.Port)
+		}
+		if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
+			return s, specErr("health.path", "%q must start with '/'", hc.Path)
+		}
+		if hc.Timeout < 0 {
+			return s, specErr("health.timeout", "negative duration %v", hc.Timeout)
+		}
+		if hc.Timeout == 0 {
+			hc.Timeout = DefaultHealthTimeout
+		}
+		s.Health = &hc
+	}
+	return s, nil
+}
+
+// checkFormats normalises format names (accepting ParseFormat's aliases) and
+// rejects unknown and duplicate ones.
+func checkFormats(field string, fs []image.Format) ([]image.Format, error) {
+	seen := map[image.Format]bool{}
+	out := make([]image.Format, 0, len(fs))
+	for _, f := range fs {
+		pf, err := image.ParseFormat(string(f))
+		if err != nil {
+			return nil, specErr(field, "%v", err)
+		}
+		if seen[pf] {
+			return nil, specErr(field, "%s listed twice", pf)
+		}
+		seen[pf] = true
+		out = append(out, pf)
+	}
+	return out, nil
+}

@@ -1,0 +1,271 @@
+package builder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/qemu"
+)
+
+// e2e skips the test unless BOOTAPP_E2E=1 (the README's `make test` sets it).
+func e2e(t *testing.T) {
+	t.Helper()
+	if os.Getenv("BOOTAPP_E2E") != "1" {
+		t.Skip("SKIPPED: end-to-end test boots QEMU; run with BOOTAPP_E2E=1 (make test)")
+	}
+}
+
+// testInputs returns the cached kernel and boot loader packages, fetching
+// them when the cache is empty (`make test` has done that already).
+func testInputs(t *testing.T) (cache, kernelDeb, loaderDeb string) {
+	t.Helper()
+	cache = DefaultCacheDir()
+	k, l, err := Fetch(context.Background(), FetchOptions{CacheDir: cache})
+	if err != nil {
+		t.Fatalf("kernel and boot loader packages are needed (make deps): %v", err)
+	}
+	return cache, k, l
+}
+
+// buildGoApp compiles a Go main package (a directory or file below the
+// module root, or an absolute path) as a static linux/amd64 binary.
+func buildGoApp(t *testing.T, pkg string, env ...string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), filepath.Base(strings.TrimSuffix(pkg, ".go")))
+	if err := goBuild(out, pkg, env...); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func goBuild(out, pkg string, env ...string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"), env...)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+func fileSHA(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+func fileByRole(t *testing.T, r *Result, role Role, f image.Format) File {
+	t.Helper()
+	for _, x := range r.Files {
+		if x.Role == role && x.Format == f {
+			return x
+		}
+	}
+	t.Fatalf("no %s %s file in result %+v", role, f, r.Files)
+	return File{}
+}
+
+// bootAndCount boots the boot disk with the data volume, checks the app's
+// counter goes from want to want+1, and powers the VM off with ACPI.
+func bootAndCount(t *testing.T, boot, data File, wantFirst int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Disks: []qemu.Disk{
+			{Path: boot.Path, Format: qemuFormat(boot.Format), ReadOnly: true},
+			{Path: data.Path, Format: qemuFormat(data.Format)},
+		},
+		Forwards: []qemu.Forward{{GuestPort: 8080}},
+	})
+	if err != nil {
+		t.Fatalf("start QEMU: %v", err)
+	}
+	defer vm.Kill()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf(format+"\n--- serial console ---\n%s", append(args, vm.ConsoleTail())...)
+	}
+	base := "http://" + vm.Forwarded(8080)
+	if err := qemu.WaitHTTP(ctx, base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
+		fail("app never became healthy: %v", err)
+	}
+	t.Logf("QEMU start to first HTTP 200: %v (accel %s)", time.Since(start).Round(time.Millisecond), vm.Accel())
+	for i := 0; i < 2; i++ {
+		resp, err := http.Get(base + "/")
+		if err != nil {
+			fail("GET /: %v", err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		want := fmt.Sprintf("count: %d\n", wantFirst+i)
+		if resp.StatusCode != 200 || string(body) != want {
+			fail("GET / = %d %q, want 200 %q", resp.StatusCode, body, want)
+		}
+	}
+	stopStart := time.Now()
+	if err := vm.Powerdown(ctx); err != nil {
+		fail("ACPI power down: %v", err)
+	}
+	select {
+	case <-vm.Done():
+	case <-time.After(60 * time.Second):
+		fail("QEMU did not exit within 60s of system_powerdown")
+	}
+	if err := vm.Wait(); err != nil {
+		fail("QEMU exit: %v", err)
+	}
+	t.Logf("ACPI power down to QEMU exit: %v", time.Since(stopStart).Round(time.Millisecond))
+	log := vm.ConsoleTail()
+	for _, want := range []string{"power", "unmount"} {
+		if !strings.Contains(strings.ToLower(log), want) {
+			fail("console log has no %q: the init did not shut down cleanly", want)
+		}
+	}
+}
+
+func qemuFormat(f image.Format) string {
+	switch f {
+	case image.QCOW2:
+		return "qcow2"
+	case image.VMDKSparse, image.VMDKStream:
+		return "vmdk"
+	}
+	return "raw"
+}
+
+// espOffset returns the byte offset and size of partition 1 via sfdisk.
+func espOffset(t *testing.T, disk string) (int64, int64) {
+	t.Helper()
+	out, err := exec.Command("sfdisk", "--json", disk).Output()
+	if err != nil {
+		t.Fatalf("sfdisk --json %s: %v", disk, err)
+	}
+	var pt struct {
+		PartitionTable struct {
+			Label      string `json:"label"`
+			SectorSize int64  `json:"sectorsize"`
+			Partitions []struct {
+				Start int64  `json:"start"`
+				Size  int64  `json:"size"`
+				Type  string `json:"type"`
+			} `json:"partitions"`
+		} `json:"partitiontable"`
+	}
+	if err := json.Unmarshal(out, &pt); err != nil {
+		t.Fatalf("sfdisk output: %v\n%s", err, out)
+	}
+	p := pt.PartitionTable
+	if p.Label != "gpt" || len(p.Partitions) != 1 {
+		t.Fatalf("boot disk: want one GPT partition, got %s", out)
+	}
+	if !strings.EqualFold(p.Partitions[0].Type, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") {
+		t.Fatalf("partition type %s is not an EFI system partition", p.Partitions[0].Type)
+	}
+	ss := p.SectorSize
+	if ss == 0 {
+		ss = 512
+	}
+	return p.Partitions[0].Start * ss, p.Partitions[0].Size * ss
+}
+
+// checkFilesystems runs fsck.fat on the ESP and e2fsck on the data volume.
+func checkFilesystems(t *testing.T, boot, data string) {
+	t.Helper()
+	off, size := espOffset(t, boot)
+	esp := filepath.Join(t.TempDir(), "esp.img")
+	cmd := exec.Command("dd", "if="+boot, "of="+esp, "bs=1M", fmt.Sprintf("skip=%d", off>>20), fmt.Sprintf("count=%d", size>>20), "status=none")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("dd: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("fsck.fat", "-n", esp).CombinedOutput(); err != nil {
+		t.Errorf("fsck.fat -n on the ESP: %v\n%s", err, b)
+	}
+	if b, err := exec.Command("e2fsck", "-fn", data).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck -fn %s: %v\n%s", data, err, b)
+	}
+}
+
+// TestEndToEnd is issue 2's proof: build examples/hello, boot it with OVMF,
+// count, power off via ACPI, rebuild the boot disk, boot again with the same
+// data volume and see the count continue.
+func TestEndToEnd(t *testing.T) {
+	e2e(t)
+	cache, kdeb, ldeb := testInputs(t)
+	app := buildGoApp(t, "../examples/hello")
+	out := filepath.Join(t.TempDir(), "out")
+	spec := Spec{
+		App:        App{Path: app, Ports: []int{8080}},
+		Kernel:     KernelSource{Deb: kdeb},
+		Bootloader: ldeb,
+		CacheDir:   cache,
+		OutputDir:  out,
+		DataVolume: DataVolume{Size: 256 << 20},
+		Health:     &HealthCheck{Path: "/healthz"},
+	}
+	res, err := Build(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	boot := fileByRole(t, res, RoleBoot, image.Raw)
+	data := fileByRole(t, res, RoleData, image.Raw)
+	if got := fileSHA(t, boot.Path); got != boot.SHA256 {
+		t.Fatalf("boot disk sha256 %s, result says %s", got, boot.SHA256)
+	}
+	if got := fileSHA(t, data.Path); got != data.SHA256 {
+		t.Fatalf("data volume sha256 %s, result says %s", got, data.SHA256)
+	}
+	if filepath.Base(boot.Path) != "hello.raw" || filepath.Base(data.Path) != "hello-data.raw" {
+		t.Fatalf("output names %s, %s; want hello.raw, hello-data.raw", boot.Path, data.Path)
+	}
+	m, err := ReadManifest(out)
+	if err != nil {
+		t.Fatalf("ReadManifest: %v", err)
+	}
+	if len(m.Files) != 2 || m.Files[0].Path != boot.Path || m.Files[1].SHA256 != data.SHA256 {
+		t.Fatalf("manifest files %+v do not match the result %+v", m.Files, res.Files)
+	}
+
+	bootAndCount(t, boot, data, 1)
+	if got := fileSHA(t, boot.Path); got != boot.SHA256 {
+		t.Errorf("boot disk changed while booted: the boot disk must stay immutable")
+	}
+	checkFilesystems(t, boot.Path, data.Path)
+
+	// Deploy: a new boot disk (different app arguments, so it really is a
+	// new build), the same data volume.
+	spec.App.Env = []string{"DEPLOY=2"}
+	res2, err := Build(context.Background(), spec)
+	if err != nil {
+		t.Fatalf("second Build: %v", err)
+	}
+	boot2 := fileByRole(t, res2, RoleBoot, image.Raw)
+	data2 := fileByRole(t, res2, RoleData, image.Raw)
+	if boot2.SHA256 == boot.SHA256 {
+		t.Fatalf("second build produced the same boot disk")
+	}
+	if !data2.Reused {
+		t.Fatalf("second build did not keep the data volume: %+v", data2)
+	}
+	bootAndCount(t, boot2, data2, 3)
+	checkFilesystems(t, boot2.Path, data2.Path)
+}

@@ -1,0 +1,109 @@
+package builder
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// FetchOptions configures Fetch.
+type FetchOptions struct {
+	// CacheDir is the cache to fill. Default: DefaultCacheDir().
+	CacheDir string
+	// KernelPackage is the Debian kernel package, or a metapackage that
+	// depends on one. Default: linux-image-cloud-amd64.
+	KernelPackage string
+	// Progress receives human-readable progress lines.
+	Progress io.Writer
+}
+
+// Fetch downloads the kernel and systemd-boot-efi packages into
+// CacheDir/debs with `apt-get download` (Debian and Ubuntu hosts), unless
+// they are there already. It returns the paths of both packages.
+func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, err error) {
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
+	if o.KernelPackage == "" {
+		o.KernelPackage = "linux-image-cloud-amd64"
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if _, err := exec.LookPath("apt-get"); err != nil {
+		return "", "", fmt.Errorf("fetch needs apt-get (a Debian or Ubuntu host); elsewhere download a linux-image-*-cloud-amd64 and a systemd-boot-efi .deb from Debian and pass them with --kernel and --bootloader")
+	}
+	dir := filepath.Join(o.CacheDir, cacheDebs)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", fmt.Errorf("create cache %s: %w", dir, err)
+	}
+	pkg, err := resolveKernelPackage(ctx, o.KernelPackage)
+	if err != nil {
+		return "", "", err
+	}
+	want := []struct {
+		pkg  string
+		glob string
+		out  *string
+	}{
+		{pkg, pkg + "_*.deb", &kernelDeb},
+		{"systemd-boot-efi", "systemd-boot-efi_*.deb", &loaderDeb},
+	}
+	var missing []string
+	for _, w := range want {
+		if p, err := findNewest(dir, w.glob); err == nil {
+			*w.out = p
+			fmt.Fprintf(o.Progress, "cached: %s\n", p)
+			continue
+		}
+		missing = append(missing, w.pkg)
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(o.Progress, "apt-get download %s (into %s)\n", strings.Join(missing, " "), dir)
+		cmd := exec.CommandContext(ctx, "apt-get", append([]string{"download", "-q"}, missing...)...)
+		cmd.Dir = dir
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Run(); err != nil {
+			return "", "", fmt.Errorf("apt-get download %s: %w\n%s\n(run `apt-get update` first if the package lists are missing)", strings.Join(missing, " "), err, strings.TrimSpace(out.String()))
+		}
+		for _, w := range want {
+			if *w.out != "" {
+				continue
+			}
+			p, err := findNewest(dir, w.glob)
+			if err != nil {
+				return "", "", fmt.Errorf("apt-get download %s left no %s in %s", w.pkg, w.glob, dir)
+			}
+			*w.out = p
+			fmt.Fprintf(o.Progress, "downloaded: %s\n", p)
+		}
+	}
+	return kernelDeb, loaderDeb, nil
+}
+
+// resolveKernelPackage follows a metapackage such as linux-image-cloud-amd64
+// to the versioned linux-image package it depends on.
+func resolveKernelPackage(ctx context.Context, name string) (string, error) {
+	if strings.HasPrefix(name, "linux-image-") && strings.ContainsAny(strings.TrimPrefix(name, "linux-image-"), "0123456789") {
+		return name, nil
+	}
+	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "--important", name).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("apt-cache depends %s: %w\n%s\n(run `apt-get update` first)", name, err, strings.TrimSpace(string(out)))
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) == 2 && f[0] == "Depends:" && strings.HasPrefix(f[1], "linux-image-") {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("%s does not depend on a linux-image package (apt-cache depends printed:\n%s)", name, out)
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/image"
+	"github.com/spf13/cobra"
+)
+
+type buildFlags struct {
+	config        string
+	diskSize      string
+	dataSize      string
+	formats       []string
+	dataFormats   []string
+	noData        bool
+	healthPort    int
+	healthPath    string
+	healthTimeout time.Duration
+	verify        bool
+	quiet         bool
+}
+
+func newBuildCmd() *cobra.Command {
+	var spec builder.Spec
+	var f buildFlags
+	cmd := &cobra.Command{
+		Use:   "build [flags]",
+		Short: "Build a boot disk and a data volume for an app",
+		Long: `Build a boot disk (GPT, ESP with systemd-boot, kernel and an initramfs holding
+the guest init and the app) and a separate ext4 data volume that the guest
+mounts at /data. An existing data volume in the output directory is kept.
+
+Every flag sets one field of the build spec; --config reads the whole spec
+from a JSON file first, and flags given on the command line override it.`,
+		Example: `  mkbootapp fetch
+  CGO_ENABLED=0 go build -o hello ./examples/hello
+  mkbootapp build --app hello --port 8080 --health-path /healthz --verify`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := f.apply(cmd, spec)
+			if err != nil {
+				return err
+			}
+			if !f.quiet {
+				s.Progress = cmd.ErrOrStderr()
+			}
+			res, err := builder.Build(cmd.Context(), s)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			for _, file := range res.Files {
+				note := ""
+				if file.Reused {
+					note = " (kept)"
+				}
+				fmt.Fprintf(out, "%-4s %-11s %s  %s  %s%s\n", file.Role, file.Format, humanBytes(file.Size), file.SHA256[:16], file.Path, note)
+			}
+			if f.verify {
+				rep, err := builder.Verify(cmd.Context(), res, builder.VerifyOptions{Console: verboseWriter(cmd, f.quiet)})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "verified: healthy %v after boot start (%s)\n", rep.BootToHealthy.Round(time.Millisecond), rep.Accel)
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "read the build spec from this JSON file (flags override it)")
+	fl.StringVar(&spec.App.Path, "app", "", "the app: a static linux/amd64 executable, or a directory holding one (with --entrypoint)")
+	fl.StringVar(&spec.App.Entrypoint, "entrypoint", "", "the executable inside the app directory")
+	fl.StringArrayVar(&spec.App.Args, "arg", nil, "argument for the app (repeat for several)")
+	fl.StringArrayVar(&spec.App.Env, "env", nil, "KEY=VALUE for the app's environment (repeat for several)")
+	fl.StringVar(&spec.App.WorkDir, "workdir", "", "the app's working directory (default: the data volume's mount point)")
+	fl.IntSliceVar(&spec.App.Ports, "port", nil, "TCP port the app listens on (repeat or comma-separate); `mkbootapp run` forwards them")
+	fl.StringVar(&spec.App.Restart, "restart", "", "restart policy: no (power off when the app exits), on-failure, always")
+	fl.DurationVar(&spec.App.StopTimeout, "stop-timeout", 0, "time between SIGTERM and SIGKILL at shutdown (default 10s)")
+	fl.BoolVar(&spec.App.KeepDebug, "keep-debug", false, "copy the executable unchanged instead of stripping DWARF debug sections")
+	fl.StringVar(&spec.Name, "name", "", "base name of the output files (default: the app's name)")
+	fl.StringVarP(&spec.OutputDir, "output", "o", "", "output directory (default \"output\")")
+	fl.StringVar(&spec.Kernel.Deb, "kernel", "", "Debian kernel package linux-image-*.deb (default: newest in the cache)")
+	fl.StringVar(&spec.Kernel.URL, "kernel-url", "", "download the kernel .deb from this URL (needs --kernel-checksum)")
+	fl.StringVar(&spec.Kernel.Checksum, "kernel-checksum", "", "sha256:<hex> of the file at --kernel-url")
+	fl.StringVar(&spec.Bootloader, "bootloader", "", "systemd-boot-efi .deb or systemd-bootx64.efi (default: newest in the cache)")
+	fl.StringVar(&spec.CacheDir, "cache", "", "cache directory (default $BOOTAPP_CACHE or ~/.cache/bootapp)")
+	fl.StringVar(&spec.Compression, "compression", "", "initramfs compression: zstd (default), xz, gzip, none")
+	fl.StringVar(&spec.Cmdline, "cmdline", "", "extra kernel command line arguments")
+	fl.StringVar(&f.diskSize, "disk-size", "", "boot disk size, e.g. 128M (default: just large enough)")
+	fl.StringSliceVar(&f.formats, "format", nil, "boot disk formats: raw, vmdk, vmdk-stream, qcow2, vhd, gce (repeat or comma-separate; default raw)")
+	fl.StringVar(&f.dataSize, "data-size", "", "data volume size, e.g. 1G (default 1G)")
+	fl.StringSliceVar(&f.dataFormats, "data-format", nil, "data volume formats (default raw)")
+	fl.StringVar(&spec.DataVolume.Label, "data-label", "", "data volume filesystem label (default bootapp-data)")
+	fl.BoolVar(&f.noData, "no-data", false, "build no data volume")
+	fl.IntVar(&f.healthPort, "health-port", 0, "health check port (default: the first --port)")
+	fl.StringVar(&f.healthPath, "health-path", "", "health check HTTP path expecting 2xx (empty: TCP connect)")
+	fl.DurationVar(&f.healthTimeout, "health-timeout", 0, "how long --verify waits for health (default 2m)")
+	fl.BoolVar(&f.verify, "verify", false, "boot the new image in QEMU with a scratch data volume and wait for the health check")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
+	return cmd
+}
+
+// apply merges the config file and the flags that were set into a spec.
+func (f *buildFlags) apply(cmd *cobra.Command, flags builder.Spec) (builder.Spec, error) {
+	var s builder.Spec
+	if f.config != "" {
+		b, err := os.ReadFile(f.config)
+		if err != nil {
+			return s, fmt.Errorf("read config: %w", err)
+		}
+		dec := json.NewDecoder(strings.NewReader(string(b)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&s); err != nil {
+			return s, fmt.Errorf("config %s: %w", f.config, err)
+		}
+	}
+	set := cmd.Flags().Changed
+	over := func(name string, apply func()) {
+		if set(name) {
+			apply()
+		}
+	}
+	over("app", func() { s.App.Path = flags.App.Path })
+	over("entrypoint", func() { s.App.Entrypoint = flags.App.Entrypoint })
+	over("arg", func() { s.App.Args = flags.App.Args })
+	over("env", func() { s.App.Env = flags.App.Env })
+	over("workdir", func() { s.App.WorkDir = flags.App.WorkDir })
+	over("port", func() { s.App.Ports = flags.App.Ports })
+	over("restart", func() { s.App.Restart = flags.App.Restart })
+	over("stop-timeout", func() { s.App.StopTimeout = flags.App.StopTimeout })
+	over("keep-debug", func() { s.App.KeepDebug = flags.App.KeepDebug })
+	over("name", func() { s.Name = flags.Name })
+	over("output", func() { s.OutputDir = flags.OutputDir })
+	over("kernel", func() { s.Kernel.Deb = flags.Kernel.Deb })
+	over("kernel-url", func() { s.Kernel.URL = flags.Kernel.URL })
+	over("kernel-checksum", func() { s.Kernel.Checksum = flags.Kernel.Checksum })
+	over("bootloader", func() { s.Bootloader = flags.Bootloader })
+	over("cache", func() { s.CacheDir = flags.CacheDir })
+	over("compression", func() { s.Compression = flags.Compression })
+	over("cmdline", func() { s.Cmdline = flags.Cmdline })
+	over("data-label", func() { s.DataVolume.Label = flags.DataVolume.Label })
+	over("no-data", func() { s.DataVolume.Disabled = f.noData })
+	var err error
+	if set("disk-size") {
+		if s.BootDisk.Size, err = parseSize(f.diskSize); err != nil {
+			return s, fmt.Errorf("--disk-size: %w", err)
+		}
+	}
+	if set("data-size") {
+		if s.DataVolume.Size, err = parseSize(f.dataSize); err != nil {
+			return s, fmt.Errorf("--data-size: %w", err)
+		}
+	}
+	if set("format") {
+		if s.BootDisk.Formats, err = parseFormats(f.formats); err != nil {
+			return s, fmt.Errorf("--format: %w", err)
+		}
+	}
+	if set("data-format") {
+		if s.DataVolume.Formats, err = parseFormats(f.dataFormats); err != nil {
+			return s, fmt.Errorf("--data-format: %w", err)
+		}
+	}
+	if set("health-port") || set("health-path") || set("health-timeout") || (f.verify && s.Health == nil) {
+		h := builder.HealthCheck{}
+		if s.Health != nil {
+			h = *s.Health
+		}
+		over("health-port", func() { h.Port = f.healthPort })
+		over("health-path", func() { h.Path = f.healthPath })
+		over("health-timeout", func() { h.Timeout = f.healthTimeout })
+		s.Health = &h
+	}
+	if f.verify && s.Health.Port == 0 && len(s.App.Ports) == 0 {
+		return s, fmt.Errorf("--verify needs a health check port: pass --port or --health-port")
+	}
+	return s, nil
+}
+
+func parseFormats(names []string) ([]image.Format, error) {
+	out := make([]image.Format, 0, len(names))
+	for _, n := range names {
+		f, err := image.ParseFormat(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// parseSize reads sizes such as 1073741824, 512M, 1G, 1GiB, 100MB (binary
+// units: cloud volume sizes are GiB).
+func parseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if n := len(t); n > 0 {
+		switch t[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult != 1 {
+			t = t[:n-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a size (examples: 1073741824, 512M, 1G)", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%6.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%6.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%6.1f KiB", float64(n)/(1<<10))
+	}
+}

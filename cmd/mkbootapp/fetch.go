@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/bootapp/bootapp/builder"
+	"github.com/spf13/cobra"
+)
+
+func newFetchCmd() *cobra.Command {
+	var o builder.FetchOptions
+	cmd := &cobra.Command{
+		Use:   "fetch",
+		Short: "Download the Debian cloud kernel and systemd-boot into the cache (apt-get download)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Progress = cmd.ErrOrStderr()
+			k, l, err := builder.Fetch(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "kernel:      %s\nboot loader: %s\n", k, l)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.CacheDir, "cache", "", "cache directory (default $BOOTAPP_CACHE or ~/.cache/bootapp)")
+	cmd.Flags().StringVar(&o.KernelPackage, "kernel-package", "", "kernel package or metapackage (default linux-image-cloud-amd64)")
+	return cmd
+}
+
+// verboseWriter returns where console output goes: stderr unless quiet.
+func verboseWriter(cmd *cobra.Command, quiet bool) io.Writer {
+	if quiet {
+		return nil
+	}
+	return cmd.ErrOrStderr()
+}

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the host tools bootapp's demo and tests need, when missing, and
+# fills the package cache (kernel and systemd-boot .debs) with apt-get
+# download. Safe to run again: it only does what is missing.
+set -euo pipefail
+
+need=()
+have() { command -v "$1" >/dev/null 2>&1; }
+have qemu-system-x86_64 || need+=(qemu-system-x86)
+have qemu-img || need+=(qemu-utils)
+[ -e /usr/share/OVMF/OVMF_CODE_4M.fd ] || need+=(ovmf)
+have e2fsck || need+=(e2fsprogs)
+have fsck.fat || need+=(dosfstools)
+have mdir || need+=(mtools)
+have cpio || need+=(cpio)
+have zstd || need+=(zstd)
+have xz || need+=(xz-utils)
+have sfdisk || need+=(fdisk)
+
+sudo=""
+if [ "$(id -u)" != 0 ]; then
+  if have sudo; then sudo="sudo"; else
+    [ ${#need[@]} -eq 0 ] || { echo "deps: need root or sudo to install: ${need[*]}" >&2; exit 1; }
+  fi
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# apt-get download needs package lists; a fresh machine may have none.
+if ! apt-cache show systemd-boot-efi >/dev/null 2>&1; then
+  $sudo apt-get update -qq
+fi
+go run ./cmd/mkbootapp fetch
