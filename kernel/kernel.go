@@ -288,7 +288,11 @@ func (k *Kernel) Closure(names ...string) ([]Module, error) {
 			if len(chain) > 0 {
 				return fmt.Errorf("%w: %q, needed by %s, is neither a module nor built into kernel %s", ErrUnknownModule, name, strings.Join(chain, " <- "), k.Release)
 			}
-			return fmt.Errorf("%w: %q is neither a module nor built into kernel %s; see the names with `ls lib/modules/%s` or Kernel.Modules", ErrUnknownModule, name, k.Release, k.Release)
+			msg := fmt.Sprintf("%q is neither a module nor built into kernel %s", name, k.Release)
+			if similar := k.similar(n, 5); len(similar) > 0 {
+				msg += "; similar modules: " + strings.Join(similar, ", ")
+			}
+			return fmt.Errorf("%w: %s", ErrUnknownModule, msg)
 		}
 		switch state[n] {
 		case done:
@@ -326,6 +330,21 @@ func (k *Kernel) Closure(names ...string) ([]Module, error) {
 		}
 	}
 	return out, nil
+}
+
+// similar returns up to max module names that contain n or that n
+// contains, sorted, to suggest in an error message.
+func (k *Kernel) similar(n string, max int) []string {
+	var out []string
+	for _, name := range k.Modules() {
+		if len(n) >= 3 && (strings.Contains(name, n) || strings.Contains(n, name) && len(name) >= 3) {
+			out = append(out, name)
+			if len(out) == max {
+				break
+			}
+		}
+	}
+	return out
 }
 
 // readLookup returns the sha256 remembered for key, if the lookup file

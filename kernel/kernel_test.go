@@ -187,6 +187,9 @@ func TestClosure(t *testing.T) {
 	if want := []string{"leaf", "builtin_mod"}; len(mods) != 2 || !reflect.DeepEqual(mods[1].Depends, want) || mods[1].Path != "kernel/drivers/mid-b.ko" {
 		t.Errorf("mid_b = %+v, want depends %q and path kernel/drivers/mid-b.ko", mods[len(mods)-1], want)
 	}
+	if _, err := k.Closure("mid"); err == nil || !strings.Contains(err.Error(), "similar modules: mid_a, mid_b") {
+		t.Errorf("unknown module error %v does not suggest similar names", err)
+	}
 	if _, err := k.Closure("broken"); err == nil || !strings.Contains(err.Error(), "needed by broken") {
 		t.Errorf("unknown dependency error %v does not name the module needing it", err)
 	}
