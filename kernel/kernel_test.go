@@ -280,6 +280,29 @@ func assertNoTemp(t *testing.T, cache string) {
 	}
 }
 
+func TestOpenRemovesStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	stale := filepath.Join(cache, kernelsDir, ".tmp-0123456789abcdef-1")
+	fresh := filepath.Join(cache, kernelsDir, ".tmp-0123456789abcdef-2")
+	for _, d := range []string{stale, fresh} {
+		if err := os.MkdirAll(filepath.Join(d, "lib"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(stale, old, old)
+	if _, err := Open(context.Background(), fakeKernelDeb(t, dir), Options{CacheDir: cache}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary directory not removed: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("a fresh temporary directory (maybe another process's unpack) was removed: %v", err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	dir := t.TempDir()
 	good, _ := debtest.Build(debtest.Package{Compression: "xz", Files: fakeKernelFiles(fakeBzImage("6.1.0 #1", XLFKernel64), elf.EM_X86_64)})

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/bootapp/bootapp/internal/deb"
 	"github.com/klauspost/compress/zstd"
@@ -24,6 +25,7 @@ func unpack(ctx context.Context, debPath, root, sum string) (*Kernel, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, fmt.Errorf("create kernel cache: %w", err)
 	}
+	removeStaleTemps(root)
 	tmp, err := os.MkdirTemp(root, ".tmp-"+sum[:keyLen]+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create kernel cache: %w", err)
@@ -52,6 +54,27 @@ func unpack(ctx context.Context, debPath, root, sum string) (*Kernel, error) {
 	}
 	committed = true
 	return load(dir, sum)
+}
+
+// staleAfter is the age after which a temporary unpack directory is taken
+// to be left over by a process that died; a real unpack takes seconds.
+const staleAfter = time.Hour
+
+// removeStaleTemps removes temporary unpack directories that a killed
+// process left behind. Failures are ignored: they only waste disk space.
+func removeStaleTemps(root string) {
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".tmp-") {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+			os.RemoveAll(filepath.Join(root, e.Name()))
+		}
+	}
 }
 
 // job is one module file handed from the tar reader to the writer.
