@@ -447,11 +447,17 @@ func TestRealKernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	cold := time.Since(start)
-	start = time.Now()
-	k2, err := Open(context.Background(), realDeb, Options{CacheDir: cache})
-	warm := time.Since(start)
-	if err != nil {
-		t.Fatal(err)
+	// The fastest of a few warm Opens, so that a busy machine does not
+	// make the test flaky.
+	var k2 *Kernel
+	warm := time.Hour
+	for range 5 {
+		start = time.Now()
+		k2, err = Open(context.Background(), realDeb, Options{CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		warm = min(warm, time.Since(start))
 	}
 	t.Logf("cold Open %v, warm Open %v, %d modules, %d builtins", cold, warm, len(k.Modules()), len(k.builtin))
 	if warm > 50*time.Millisecond {
