@@ -41,7 +41,7 @@ func TestLaunchArgs(t *testing.T) {
 	}, {
 		name: "bios kvm two disks read-only forwards and a comma in a path",
 		l: launch{accel: "kvm", memoryMB: 1024, cpus: 4, qmpPath: "/w/qmp.sock",
-			disks: []Disk{{Path: "/img/a,b.qcow2", Format: "qcow2", ReadOnly: true}, {Path: "/img/data.vmdk", Format: "vmdk"}},
+			disks:    []Disk{{Path: "/img/a,b.qcow2", Format: "qcow2", ReadOnly: true}, {Path: "/img/data.vmdk", Format: "vmdk"}},
 			forwards: []Forward{{HostAddr: "127.0.0.1", HostPort: 18080, GuestPort: 8080}, {HostAddr: "127.0.0.1", HostPort: 2222, GuestPort: 22}}},
 		want: concat([]string{"-machine", "q35", "-accel", "kvm", "-nodefaults", "-display", "none", "-no-reboot",
 			"-m", "1024", "-smp", "4", "-cpu", "host",

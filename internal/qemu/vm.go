@@ -106,6 +106,12 @@ type VM struct {
 // or killed, or ctx is cancelled (which kills it). The returned errors wrap
 // ErrNoQEMU or ErrNoOVMF when those are missing.
 func Start(ctx context.Context, c Config) (*VM, error) {
+	return start(ctx, c, kvmUsable)
+}
+
+// start is Start with the KVM probe as a parameter, so tests can exercise
+// the fallback from KVM to TCG on machines without KVM.
+func start(ctx context.Context, c Config, kvmOK func() bool) (*VM, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -150,7 +156,7 @@ func Start(ctx context.Context, c Config) (*VM, error) {
 	auto := accel == "" || accel == "auto"
 	if auto {
 		accel = "tcg"
-		if kvmUsable() {
+		if kvmOK() {
 			accel = "kvm"
 		}
 	}

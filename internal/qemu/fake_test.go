@@ -1,0 +1,159 @@
+package qemu
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// fakeQEMU returns the path of testdata/fakeqemu.py, a stand-in for QEMU
+// that serves QMP, and a disk image for Config.Disks.
+func fakeQEMU(t *testing.T) (bin, disk string) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatalf("python3 is needed for the fake QEMU: %v", err)
+	}
+	bin, err := filepath.Abs("testdata/fakeqemu.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk = filepath.Join(t.TempDir(), "boot.raw")
+	if err := os.WriteFile(disk, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return bin, disk
+}
+
+// checkGone fails when the process still exists or the work dir has files.
+func checkGone(t *testing.T, vm *VM, work string) {
+	t.Helper()
+	if err := vm.cmd.Process.Signal(syscall.Signal(0)); err == nil {
+		t.Errorf("QEMU process %d still exists", vm.cmd.Process.Pid)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Errorf("work dir %s not cleaned: %v", work, left)
+	}
+}
+
+func TestFakeLifecycle(t *testing.T) {
+	tests := []struct {
+		name        string
+		accel       string
+		kvm         bool
+		ignoreACPI  bool
+		end         func(ctx context.Context, cancel context.CancelFunc, vm *VM) error
+		wantAccel   string
+		wantEndErr  error
+		wantWaitErr error
+	}{
+		{name: "auto falls back from KVM to TCG, ACPI stop", accel: "auto", kvm: true, wantAccel: "tcg",
+			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error { return vm.Stop(ctx, 10*time.Second) }},
+		{name: "powerdown then wait", accel: "tcg", wantAccel: "tcg",
+			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error {
+				if err := vm.Powerdown(ctx); err != nil {
+					return err
+				}
+				return vm.Wait()
+			}},
+		{name: "guest ignores ACPI: killed after grace", ignoreACPI: true, wantAccel: "tcg",
+			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error {
+				return vm.Stop(ctx, 1500*time.Millisecond)
+			},
+			wantEndErr: ErrKilled, wantWaitErr: ErrKilled},
+		{name: "kill", wantAccel: "tcg",
+			end:         func(ctx context.Context, _ context.CancelFunc, vm *VM) error { vm.Kill(); return nil },
+			wantWaitErr: ErrKilled},
+		{name: "context cancelled", wantAccel: "tcg",
+			end: func(ctx context.Context, cancel context.CancelFunc, vm *VM) error {
+				cancel()
+				<-vm.Done()
+				return nil
+			},
+			wantWaitErr: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			bin, disk := fakeQEMU(t)
+			if tt.ignoreACPI {
+				if err := os.WriteFile(disk+".ignore-acpi", nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			work := t.TempDir()
+			var console strings.Builder
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			vm, err := start(ctx, Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: tt.accel, WorkDir: work,
+				Console: &console, Forwards: []Forward{{GuestPort: 80}}}, func() bool { return tt.kvm })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Kill()
+			if vm.Accel() != tt.wantAccel {
+				t.Errorf("Accel = %q, want %q", vm.Accel(), tt.wantAccel)
+			}
+			if !strings.HasPrefix(vm.Forwarded(80), "127.0.0.1:") {
+				t.Errorf("Forwarded(80) = %q", vm.Forwarded(80))
+			}
+			err = tt.end(context.Background(), cancel, vm)
+			if tt.wantEndErr == nil && err != nil || tt.wantEndErr != nil && !errors.Is(err, tt.wantEndErr) {
+				t.Errorf("end = %v, want %v", err, tt.wantEndErr)
+			}
+			werr := vm.Wait()
+			if tt.wantWaitErr == nil && werr != nil || tt.wantWaitErr != nil && !errors.Is(werr, tt.wantWaitErr) {
+				t.Errorf("Wait = %v, want %v", werr, tt.wantWaitErr)
+			}
+			if !strings.Contains(vm.ConsoleTail(), "fake console: booted") {
+				t.Errorf("ConsoleTail = %q", vm.ConsoleTail())
+			}
+			if !strings.Contains(console.String(), "fake console: booted") {
+				t.Errorf("Console = %q", console.String())
+			}
+			checkGone(t, vm, work)
+			// Methods after exit are harmless.
+			vm.Kill()
+			if err := vm.Powerdown(context.Background()); err != nil {
+				t.Errorf("Powerdown after exit: %v", err)
+			}
+		})
+	}
+}
+
+func TestFakeExplicitKVMFails(t *testing.T) {
+	bin, disk := fakeQEMU(t)
+	work := t.TempDir()
+	_, err := start(context.Background(), Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: "kvm", WorkDir: work},
+		func() bool { return true })
+	if err == nil || !strings.Contains(err.Error(), "Could not access KVM") {
+		t.Fatalf("err = %v, want QEMU's KVM message", err)
+	}
+	if left, _ := os.ReadDir(work); len(left) != 0 {
+		t.Errorf("work dir %s not cleaned: %v", work, left)
+	}
+}
+
+func TestStartDefaultWorkDirRemoved(t *testing.T) {
+	bin, disk := fakeQEMU(t)
+	t.Setenv("TMPDIR", t.TempDir())
+	vm, err := Start(context.Background(), Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: "tcg"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(vm.qmpPath)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("work dir missing while running: %v", err)
+	}
+	if err := vm.Stop(context.Background(), 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("temporary work dir %s still exists: %v", dir, err)
+	}
+}
