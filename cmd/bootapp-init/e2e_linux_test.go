@@ -46,39 +46,74 @@ var e2eModules = []string{
 	"kernel/drivers/input/evdev.ko",
 }
 
-// TestBootQEMU boots the init in QEMU with a real Debian kernel and an HTTP
-// app that counts hits on the data volume, stops it with the ACPI power
-// button, checks the volume, and boots again to see the count persist.
-func TestBootQEMU(t *testing.T) {
+// e2eEnv is what every boot test needs: the kernel, the built init and
+// app, and a scratch directory.
+type e2eEnv struct {
+	ctx    context.Context
+	dir    string
+	kernel string
+	init   string
+	app    string
+}
+
+// newE2E skips unless BOOTAPP_E2E=1, checks the tools and builds the init
+// and the test app.
+func newE2E(t *testing.T) *e2eEnv {
+	t.Helper()
 	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("boots QEMU (about 30 s under TCG): set BOOTAPP_E2E=1 to run")
+		t.Skip("boots QEMU (tens of seconds under TCG): set BOOTAPP_E2E=1 to run")
 	}
 	for _, tool := range []string{"go", "qemu-system-x86_64", "mkfs.ext4", "e2fsck"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("BOOTAPP_E2E=1 needs %s: %v", tool, err)
 		}
 	}
-	kernel := filepath.Join(e2eKernelRoot, "boot", "vmlinuz-"+e2eRelease)
-	if _, err := os.Stat(kernel); err != nil {
+	e := &e2eEnv{dir: t.TempDir(), kernel: filepath.Join(e2eKernelRoot, "boot", "vmlinuz-"+e2eRelease)}
+	if _, err := os.Stat(e.kernel); err != nil {
 		t.Fatalf("BOOTAPP_E2E=1 needs the unpacked Debian kernel: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
+	t.Cleanup(cancel)
+	e.ctx = ctx
+	e.init = filepath.Join(e.dir, "init")
+	goBuild(ctx, t, e.init, ".", "-trimpath", "-ldflags=-s -w -buildid=")
+	e.app = filepath.Join(e.dir, "countapp")
+	goBuild(ctx, t, e.app, "./testdata/countapp")
+	return e
+}
 
-	initBin := filepath.Join(dir, "init")
-	goBuild(ctx, t, initBin, ".", "-trimpath", "-ldflags=-s -w -buildid=")
-	appBin := filepath.Join(dir, "countapp")
-	goBuild(ctx, t, appBin, "./testdata/countapp")
+// config is the guest configuration of the tests, with the given restart
+// policy.
+func e2eConfig(restart string) *guestconfig.Config {
+	mods := make([]string, len(e2eModules))
+	for i, m := range e2eModules {
+		mods[i] = "/lib/modules/" + e2eRelease + "/" + m
+	}
+	return &guestconfig.Config{
+		Version:            guestconfig.Version,
+		Hostname:           "e2e",
+		Modules:            mods,
+		App:                guestconfig.App{Path: "/app/countapp", Env: []string{"DATA_DIR=/data"}, UID: 1000, GID: 1000},
+		Data:               guestconfig.Data{Label: "bootapp-data", MountPoint: "/data", Required: true, WaitSeconds: 10},
+		Network:            guestconfig.Network{DHCP: true, DHCPTimeoutSeconds: 10},
+		StopTimeoutSeconds: 10,
+		Restart:            restart,
+	}
+}
 
-	initrd := filepath.Join(dir, "initrd.zst")
-	writeInitrd(t, initrd, initBin, appBin)
-	data := filepath.Join(dir, "data.raw")
-	run(ctx, t, "mkfs.ext4", "-q", "-L", "bootapp-data", data, "64M")
+// TestBootQEMU boots the init in QEMU with a real Debian kernel and an HTTP
+// app that counts hits on the data volume, stops it with the ACPI power
+// button, checks the volume, and boots again to see the count persist.
+func TestBootQEMU(t *testing.T) {
+	e := newE2E(t)
+	initrd := filepath.Join(e.dir, "initrd.zst")
+	writeInitrd(t, initrd, e.init, e.app, e2eConfig("no"))
+	data := filepath.Join(e.dir, "data.raw")
+	run(e.ctx, t, "mkfs.ext4", "-q", "-L", "bootapp-data", data, "64M")
 
 	for boot, want := range [][]string{{"1", "2"}, {"3"}} {
 		t.Logf("boot %d", boot+1)
-		vm := startVM(ctx, t, dir, kernel, initrd, data)
+		vm := startVM(e.ctx, t, e.dir, e.kernel, initrd, data)
 		vm.waitHealthy(t, 60*time.Second)
 		for _, w := range want {
 			if got := vm.get(t, "/"); got != w {
@@ -86,17 +121,64 @@ func TestBootQEMU(t *testing.T) {
 			}
 		}
 		vm.powerdown(t, 30*time.Second)
-		log := vm.serial.String()
-		for _, want := range []string{"bootapp-init: ", "app: listening on :8080 as uid 1000", "stop: app exited", "stop: unmounted /data", "power off"} {
-			if !strings.Contains(log, want) {
-				vm.fail(t, "serial log lacks %q", want)
-			}
-		}
+		vm.expectLog(t, "bootapp-init: ", "app: listening on :8080 as uid 1000", "shutdown: power button pressed",
+			"stop: app exited", "stop: unmounted /data", "power off")
 		if t.Failed() {
 			return
 		}
-		reportTimings(t, log)
-		run(ctx, t, "e2fsck", "-fn", data)
+		reportTimings(t, vm.serial.String())
+		run(e.ctx, t, "e2fsck", "-fn", data)
+	}
+}
+
+// TestBootQEMURestart checks the on-failure restart policy, the reaping of
+// orphans, and the power-off when the app exits successfully.
+func TestBootQEMURestart(t *testing.T) {
+	e := newE2E(t)
+	initrd := filepath.Join(e.dir, "initrd.zst")
+	writeInitrd(t, initrd, e.init, e.app, e2eConfig("on-failure"))
+	data := filepath.Join(e.dir, "data.raw")
+	run(e.ctx, t, "mkfs.ext4", "-q", "-L", "bootapp-data", data, "64M")
+
+	vm := startVM(e.ctx, t, e.dir, e.kernel, initrd, data)
+	vm.waitHealthy(t, 60*time.Second)
+	if got := vm.get(t, "/"); got != "1" {
+		vm.fail(t, "GET / = %q, want 1", got)
+	}
+	vm.get(t, "/orphan")
+	time.Sleep(time.Second) // the orphan sleeps 300 ms, then PID 1 must reap it
+	if got := vm.get(t, "/zombies"); got != "0" {
+		vm.fail(t, "%s zombies after an orphan exited, want 0", got)
+	}
+	vm.get(t, "/exit?code=3")
+	time.Sleep(300 * time.Millisecond)
+	vm.waitHealthy(t, 30*time.Second)
+	if got := vm.get(t, "/"); got != "2" {
+		vm.fail(t, "GET / after restart = %q, want 2", got)
+	}
+	vm.get(t, "/exit?code=0")
+	vm.waitExit(t, 30*time.Second)
+	vm.expectLog(t, "app: exited with status 3", "app: restarting in 100ms", "app: exited with status 0",
+		`shutdown: app ended and restart policy is "on-failure"`, "stop: unmounted /data", "power off")
+	if !t.Failed() {
+		run(e.ctx, t, "e2fsck", "-fn", data)
+	}
+}
+
+// TestBootQEMUFatal boots without the required data volume: the init must
+// log a fatal error and power off rather than exit (which panics the
+// kernel) or hang.
+func TestBootQEMUFatal(t *testing.T) {
+	e := newE2E(t)
+	cfg := e2eConfig("no")
+	cfg.Data.WaitSeconds = 1
+	initrd := filepath.Join(e.dir, "initrd.zst")
+	writeInitrd(t, initrd, e.init, e.app, cfg)
+	vm := startVM(e.ctx, t, e.dir, e.kernel, initrd, "")
+	vm.waitExit(t, 60*time.Second)
+	vm.expectLog(t, `fatal: data volume: data volume not found: no ext4 filesystem labelled "bootapp-data"`, "power off")
+	if strings.Contains(vm.serial.String(), "Kernel panic") {
+		vm.fail(t, "the kernel panicked")
 	}
 }
 
@@ -121,22 +203,9 @@ func run(ctx context.Context, t *testing.T, name string, args ...string) {
 
 // writeInitrd writes a zstd initramfs with the init, its config, the
 // modules and the app.
-func writeInitrd(t *testing.T, path, initBin, appBin string) {
+func writeInitrd(t *testing.T, path, initBin, appBin string, c *guestconfig.Config) {
 	t.Helper()
-	mods := make([]string, len(e2eModules))
-	for i, m := range e2eModules {
-		mods[i] = "/lib/modules/" + e2eRelease + "/" + m
-	}
-	cfg, err := guestconfig.Marshal(&guestconfig.Config{
-		Version:            guestconfig.Version,
-		Hostname:           "e2e",
-		Modules:            mods,
-		App:                guestconfig.App{Path: "/app/countapp", Env: []string{"DATA_DIR=/data"}, UID: 1000, GID: 1000},
-		Data:               guestconfig.Data{Label: "bootapp-data", MountPoint: "/data", Required: true, WaitSeconds: 10},
-		Network:            guestconfig.Network{DHCP: true, DHCPTimeoutSeconds: 10},
-		StopTimeoutSeconds: 10,
-		Restart:            "no",
-	})
+	cfg, err := guestconfig.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +230,7 @@ func writeInitrd(t *testing.T, path, initBin, appBin string) {
 	add("/init", initBin, 0o755)
 	add("/app/countapp", appBin, 0o755)
 	for i, m := range e2eModules {
-		add(mods[i], filepath.Join(e2eKernelRoot, "lib/modules", e2eRelease, m), 0o644)
+		add(c.Modules[i], filepath.Join(e2eKernelRoot, "lib/modules", e2eRelease, m), 0o644)
 	}
 	if err := w.WriteFile(guestconfig.Path, 0o644, cfg); err != nil {
 		t.Fatal(err)
@@ -178,7 +247,8 @@ type vm struct {
 	port    int
 	qmp     string
 	started time.Time
-	exited  chan error
+	done    chan struct{} // closed when QEMU has exited
+	err     error         // QEMU's exit error, set before done is closed
 }
 
 func startVM(ctx context.Context, t *testing.T, dir, kernel, initrd, data string) *vm {
@@ -191,25 +261,26 @@ func startVM(ctx context.Context, t *testing.T, dir, kernel, initrd, data string
 	l.Close()
 	qmp := filepath.Join(dir, "qmp.sock")
 	os.Remove(qmp)
-	v := &vm{serial: &syncBuffer{}, port: port, qmp: qmp, exited: make(chan error, 1)}
-	v.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-smp", "2",
+	v := &vm{serial: &syncBuffer{}, port: port, qmp: qmp, done: make(chan struct{})}
+	args := []string{"-accel", "tcg", "-m", "512", "-smp", "2",
 		"-nographic", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet",
-		"-drive", "if=none,id=data,file="+data+",format=raw", "-device", "virtio-blk-pci,drive=data",
 		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:127.0.0.1:%d-:8080", port), "-device", "virtio-net-pci,netdev=n0",
-		"-qmp", "unix:"+qmp+",server=on,wait=off")
+		"-qmp", "unix:" + qmp + ",server=on,wait=off"}
+	if data != "" {
+		args = append(args, "-drive", "if=none,id=data,file="+data+",format=raw", "-device", "virtio-blk-pci,drive=data")
+	}
+	v.cmd = exec.CommandContext(ctx, "qemu-system-x86_64", args...)
 	v.cmd.Stdout = v.serial
 	v.cmd.Stderr = v.serial
 	v.started = time.Now()
 	if err := v.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { v.exited <- v.cmd.Wait() }()
+	go func() { v.err = v.cmd.Wait(); close(v.done) }()
 	t.Cleanup(func() {
-		if v.cmd.ProcessState == nil {
-			v.cmd.Process.Kill()
-			<-v.exited
-		}
+		v.cmd.Process.Kill() // fails harmlessly when QEMU is gone
+		<-v.done
 	})
 	return v
 }
@@ -227,8 +298,8 @@ func (v *vm) waitHealthy(t *testing.T, limit time.Duration) {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-v.exited:
-			v.fail(t, "QEMU exited before the app answered: %v", err)
+		case <-v.done:
+			v.fail(t, "QEMU exited before the app answered: %v", v.err)
 			t.FailNow()
 		default:
 		}
@@ -304,15 +375,32 @@ func (v *vm) powerdown(t *testing.T, limit time.Duration) {
 	}
 	pressed := time.Now()
 	time.Sleep(time.Second) // QEMU drops a command whose client leaves at once
+	v.waitExit(t, limit-time.Second)
+	t.Logf("QEMU exited %.2f s after system_powerdown", time.Since(pressed).Seconds())
+}
+
+// waitExit waits for QEMU to exit by itself (the guest powered off).
+func (v *vm) waitExit(t *testing.T, limit time.Duration) {
+	t.Helper()
 	select {
-	case err := <-v.exited:
-		if err != nil {
-			v.fail(t, "QEMU exit: %v", err)
+	case <-v.done:
+		if v.err != nil {
+			v.fail(t, "QEMU exit: %v", v.err)
 		}
-		t.Logf("QEMU exited %.2f s after system_powerdown", time.Since(pressed).Seconds())
 	case <-time.After(limit):
-		v.fail(t, "QEMU still running %s after system_powerdown", limit)
+		v.fail(t, "QEMU still running after %s", limit)
 		t.FailNow()
+	}
+}
+
+// expectLog checks that the serial log holds every string in want.
+func (v *vm) expectLog(t *testing.T, want ...string) {
+	t.Helper()
+	log := v.serial.String()
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			v.fail(t, "serial log lacks %q", w)
+		}
 	}
 }
 

@@ -1,7 +1,15 @@
-// Command countapp is the app of the bootapp-init end-to-end test: an HTTP
-// server on :8080 whose GET / appends a line to $DATA_DIR/count (default
-// /data) and answers with the number of lines, and whose GET /healthz
-// answers "ok" without touching the file. It stops cleanly on SIGTERM.
+// Command countapp is the app of the bootapp-init end-to-end test, an HTTP
+// server on :8080:
+//
+//	GET /          appends a line to $DATA_DIR/count (default /data) and
+//	               answers with the number of lines
+//	GET /healthz   answers "ok"
+//	GET /exit?code=N  answers, then exits with status N
+//	GET /orphan    starts a grandchild that outlives its parent, so that
+//	               PID 1 inherits it and must reap it when it exits
+//	GET /zombies   answers the number of zombie processes in the system
+//
+// It stops cleanly on SIGTERM.
 package main
 
 import (
@@ -13,6 +21,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -20,6 +30,19 @@ import (
 
 func main() {
 	log.SetFlags(0)
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "spawn": // the child: start the grandchild, then leave it
+			self, _ := os.Executable()
+			if _, err := os.StartProcess(self, []string{self, "sleep"}, &os.ProcAttr{}); err != nil {
+				log.Fatal(err)
+			}
+			os.Exit(0)
+		case "sleep": // the grandchild
+			time.Sleep(300 * time.Millisecond)
+			os.Exit(0)
+		}
+	}
 	dir := os.Getenv("DATA_DIR")
 	if dir == "" {
 		dir = "/data"
@@ -49,6 +72,27 @@ func main() {
 		log.Printf("count %d", n)
 		fmt.Fprintf(w, "%d\n", n)
 	})
+	mux.HandleFunc("GET /exit", func(w http.ResponseWriter, r *http.Request) {
+		code, _ := strconv.Atoi(r.URL.Query().Get("code"))
+		log.Printf("exiting with status %d", code)
+		fmt.Fprintln(w, "bye")
+		go func() { time.Sleep(100 * time.Millisecond); os.Exit(code) }()
+	})
+	mux.HandleFunc("GET /orphan", func(w http.ResponseWriter, r *http.Request) {
+		self, _ := os.Executable()
+		p, err := os.StartProcess(self, []string{self, "spawn"}, &os.ProcAttr{})
+		if err == nil {
+			_, err = p.Wait()
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /zombies", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, zombies())
+	})
 	srv := &http.Server{Addr: ":8080", Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
@@ -64,4 +108,21 @@ func main() {
 		log.Fatal(err)
 	}
 	log.Printf("stopped")
+}
+
+// zombies counts the processes in state Z.
+func zombies() int {
+	n := 0
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 && strings.HasPrefix(s[i+1:], " Z") {
+			n++
+		}
+	}
+	return n
 }
