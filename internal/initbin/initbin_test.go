@@ -7,8 +7,10 @@ import (
 	"debug/elf"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,6 +73,7 @@ func TestEmbeddedInitIsFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: not rebuilding cmd/bootapp-init to check the committed binary")
 	}
+	readInputs(t)
 	got := build(t, filepath.Join(t.TempDir(), "init"), nil)
 	if !bytes.Equal(got, initAMD64) {
 		t.Errorf("%s (rebuilt %d bytes, committed %d bytes; committed binary built with %s, this toolchain is %s)",
@@ -115,6 +118,42 @@ func build(t *testing.T, out string, env []string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// readInputs reads every source file of this module that the init is built
+// from, plus go.mod and go.sum. The go command caches test results keyed on
+// the files a test opens, and it cannot see inside the "go build" that the
+// test runs: without this, editing cmd/bootapp-init would not invalidate a
+// cached pass.
+func readInputs(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", "-f",
+		`{{if .Module}}{{if eq .Module.Path "github.com/bootapp/bootapp"}}{{.Dir}}{{end}}{{end}}`, InitPackage).Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", InitPackage, err)
+	}
+	dirs := strings.Fields(string(out))
+	if len(dirs) == 0 {
+		t.Fatalf("go list found no source directories for %s", InitPackage)
+	}
+	root := filepath.Dir(filepath.Dir(dirs[len(dirs)-1])) // .../cmd/bootapp-init -> module root
+	files := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ents {
+			if strings.HasSuffix(e.Name(), ".go") {
+				files = append(files, filepath.Join(d, e.Name()))
+			}
+		}
+	}
+	for _, f := range files {
+		if _, err := os.ReadFile(f); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // goVersion says which Go toolchain built a binary.
