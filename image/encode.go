@@ -20,6 +20,10 @@ import (
 // ErrUnknownFormat reports a Format that Encode does not know.
 var ErrUnknownFormat = errors.New("unknown image format")
 
+// ErrSameFile reports an Encode whose destination is its source; the
+// source is left untouched.
+var ErrSameFile = errors.New("destination is the source")
+
 // Encode writes the raw disk image at srcPath to dstPath in format f. It
 // creates (or truncates) dstPath and removes it again on error; callers
 // pass a temporary path and rename it into place. Only the data extents of
@@ -55,6 +59,9 @@ func Encode(ctx context.Context, f Format, dstPath, srcPath string) (err error) 
 	if size == 0 && f != Raw && f != GCE {
 		return fmt.Errorf("raw image %s is empty: %w", srcPath, ErrBadSize)
 	}
+	if dfi, err := os.Stat(dstPath); err == nil && os.SameFile(fi, dfi) {
+		return fmt.Errorf("encode %s: destination is the source image: %w", dstPath, ErrSameFile)
+	}
 	extents, err := sparse.Extents(src)
 	if err != nil {
 		return fmt.Errorf("find data in raw image: %w", err)
@@ -64,7 +71,7 @@ func Encode(ctx context.Context, f Format, dstPath, srcPath string) (err error) 
 		return fmt.Errorf("create image: %w", err)
 	}
 	defer func() {
-		if cerr := dst.Close(); err == nil && cerr != nil {
+		if cerr := dst.Close(); err == nil && cerr != nil { // NFS and full disks report late
 			err = fmt.Errorf("write %s: %w", dstPath, cerr)
 		}
 		if err != nil {

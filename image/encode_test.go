@@ -16,7 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootapp/bootapp/image/gce"
+	"github.com/bootapp/bootapp/image/qcow2"
 	"github.com/bootapp/bootapp/image/vhd"
+	"github.com/bootapp/bootapp/image/vmdk"
+	"github.com/bootapp/bootapp/internal/sparse"
 	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
 	"github.com/cavaliergopher/cpio"
 )
@@ -133,6 +137,9 @@ func TestEncodeErrors(t *testing.T) {
 	os.WriteFile(empty, nil, 0o644)
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
+	if err := os.Link(img.Path, img.Path+".link"); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name     string
 		ctx      context.Context
@@ -145,6 +152,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"source is a directory", context.Background(), QCOW2, filepath.Join(dir, "c"), dir, nil},
 		{"empty source", context.Background(), VHD, filepath.Join(dir, "d"), empty, ErrBadSize},
 		{"missing destination dir", context.Background(), QCOW2, filepath.Join(dir, "no", "e"), img.Path, os.ErrNotExist},
+		{"destination is source", context.Background(), QCOW2, img.Path + ".link", img.Path, ErrSameFile},
 		{"cancelled raw", cancelled, Raw, filepath.Join(dir, "f"), img.Path, context.Canceled},
 		{"cancelled vmdk", cancelled, VMDKStream, filepath.Join(dir, "g"), img.Path, context.Canceled},
 		{"cancelled gce", cancelled, GCE, filepath.Join(dir, "h"), img.Path, context.Canceled},
@@ -157,9 +165,15 @@ func TestEncodeErrors(t *testing.T) {
 		if tc.is != nil && !errors.Is(err, tc.is) {
 			t.Errorf("%s: %v, want errors.Is %v", tc.name, err, tc.is)
 		}
-		if _, serr := os.Stat(tc.dst); serr == nil {
+		if _, serr := os.Stat(tc.dst); serr == nil && tc.is != ErrSameFile {
 			t.Errorf("%s: %s left behind after error", tc.name, tc.dst)
 		}
+	}
+	if h := fileHash(t, img.Path); h != fileHash(t, img.Path+".link") || sparsetest.Allocated(t, img.Path) == 0 {
+		t.Fatal("source damaged")
+	}
+	if fi, err := os.Stat(img.Path); err != nil || fi.Size() != img.Size {
+		t.Fatalf("source damaged by encoding onto itself: %v %v", fi, err)
 	}
 }
 
@@ -400,3 +414,42 @@ func encE2EBootDisk(t *testing.T, dir string) string {
 	}
 	return raw
 }
+
+// FuzzWriters feeds every encoder arbitrary sizes, extents and data: each
+// must return an error or succeed, never panic or hang.
+func FuzzWriters(f *testing.F) {
+	f.Add([]byte("hello"), int64(5), int64(0), int64(5), int64(0), int64(0))
+	f.Add(bytes.Repeat([]byte{7}, 70000), int64(70000), int64(100), int64(69000), int64(69500), int64(400))
+	f.Add([]byte{}, int64(1<<40), int64(1<<39), int64(10), int64(-1), int64(5))
+	f.Fuzz(func(t *testing.T, data []byte, size, o1, l1, o2, l2 int64) {
+		if size > 1<<42 || size < -1 {
+			return // keep metadata allocations bounded (5 GiB needs ~1 MiB of tables)
+		}
+		if size > 1<<34 {
+			size = 1 << 34
+		}
+		ext := []sparse.Extent{{Off: o1, Len: l1}, {Off: o2, Len: l2}}
+		src := bytes.NewReader(data)
+		ctx := context.Background()
+		for name, w := range map[string]func() error{
+			"stream": func() error { return vmdk.WriteStreamOptimized(ctx, io.Discard, src, size, ext, vmdk.Options{}) },
+			"mono":   func() error { return vmdk.WriteMonolithicSparse(ctx, io.Discard, src, size, ext, vmdk.Options{}) },
+			"qcow2":  func() error { return qcow2.Write(ctx, io.Discard, src, size, ext, qcow2.Options{}) },
+			"vhd":    func() error { return vhd.WriteFixed(ctx, discardSeeker{}, src, size, ext, vhd.Options{}) },
+			"gce":    func() error { return gce.Write(ctx, io.Discard, src, size, ext, gce.Options{}) },
+		} {
+			err := w()
+			valid := sparse.Check(ext, size) == nil && size > 0
+			if err == nil && !valid {
+				t.Errorf("%s accepted size %d extents %v", name, size, ext)
+			}
+		}
+	})
+}
+
+// discardSeeker is io.Discard that can seek, so the VHD encoder skips
+// holes instead of writing gigabytes of zeros.
+type discardSeeker struct{}
+
+func (discardSeeker) Write(p []byte) (int, error)    { return len(p), nil }
+func (discardSeeker) Seek(int64, int) (int64, error) { return 0, nil }

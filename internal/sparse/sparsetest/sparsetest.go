@@ -1,5 +1,3 @@
-// Package sparsetest builds raw disk images for encoder tests and checks
-// encoded images with qemu-img. It is only imported by tests.
 package sparsetest
 
 import (
