@@ -121,6 +121,12 @@ func TestVerifyRejectsUnbootableResult(t *testing.T) {
 func buildVerifyApp(t *testing.T, mode string) *Result {
 	t.Helper()
 	cache, kdeb, ldeb := testInputs(t)
+	// Prefer a versioned kernel package beside the one Fetch chose: when
+	// the cache also holds the linux-image-cloud-amd64 meta-package, Fetch
+	// may return that (seen while Build was in progress).
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(kdeb), "linux-image-[0-9]*-cloud-amd64_*.deb")); len(m) > 0 {
+		kdeb = m[len(m)-1]
+	}
 	app := buildGoApp(t, "./testdata/verifyapp")
 	res, err := Build(context.Background(), Spec{
 		Name:       "verify-" + mode,
