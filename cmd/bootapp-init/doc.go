@@ -21,8 +21,10 @@
 //     required), and watches the ACPI "Power Button" input device;
 //  5. writes /etc/passwd and /etc/group entries for the app's UID and GID
 //     when missing, and starts the app as that user in its own session;
-//  6. acts as PID 1: reaps every zombie, forwards SIGINT to the app, and
-//     applies the restart policy ("no", "on-failure", "always");
+//  6. acts as PID 1: reaps every zombie (the app's orphans become its
+//     children), forwards SIGINT and SIGHUP to the app's process group, and
+//     applies the restart policy ("no", "on-failure", "always"; restarts
+//     back off from 100 ms, doubling up to 30 s, reset after a 10 s run);
 //  7. shuts down on the power button, on SIGTERM, SIGUSR2 or SIGPWR sent to
 //     PID 1, or when the app exits and is not restarted: SIGTERM to the app,
 //     SIGKILL after Config.StopTimeoutSeconds (default 10), then every other

@@ -17,8 +17,14 @@ func (in *initProc) loadModules() {
 	}
 	start := time.Now()
 	loaded, present := 0, 0
+	var slowest string
+	var slowestTook time.Duration
 	for _, path := range in.cfg.modules {
+		t := time.Now()
 		err := loadModule(path)
+		if took := time.Since(t); took > slowestTook {
+			slowest, slowestTook = moduleName(path), took
+		}
 		switch {
 		case err == nil:
 			loaded++
@@ -32,8 +38,9 @@ func (in *initProc) loadModules() {
 			}
 		}
 	}
-	in.log.Printf("modules: %d loaded, %d already present, %d failed in %s",
-		loaded, present, len(in.cfg.modules)-loaded-present, time.Since(start).Round(time.Millisecond))
+	in.log.Printf("modules: %d loaded, %d already present, %d failed in %s (slowest %s, %s)",
+		loaded, present, len(in.cfg.modules)-loaded-present, time.Since(start).Round(time.Millisecond),
+		slowest, slowestTook.Round(time.Millisecond))
 }
 
 // loadModule inserts the module file at path into the kernel. It returns an

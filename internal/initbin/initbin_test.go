@@ -164,3 +164,15 @@ func goVersion(b []byte) string {
 	}
 	return bi.GoVersion
 }
+
+// BenchmarkInit reports the size of the embedded init, which goes into every
+// image, and how fast Init copies it.
+func BenchmarkInit(b *testing.B) {
+	b.SetBytes(int64(len(initAMD64)))
+	for b.Loop() {
+		if _, err := Init("amd64"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(initAMD64)), "init-bytes")
+}
