@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/klauspost/compress"
 	"github.com/klauspost/compress/zlib"
 )
 
@@ -141,6 +142,12 @@ func writeMarker(cw *countingWriter, n uint64, typ uint32) error {
 	return err
 }
 
+// incompressible reports whether b's byte entropy is so close to 8 bits per
+// byte that deflate cannot shrink it by even 0.5%.
+func incompressible(b []byte) bool {
+	return compress.ShannonEntropyBits(b) > len(b)*8*199/200
+}
+
 // compressGrains reads the non-zero grains of src, compresses them with a
 // pool of workers and calls emit for each, in grain order.
 func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options, emit func(*grainJob) error) error {
@@ -159,14 +166,22 @@ func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var zw *zlib.Writer
+			var zw, stored *zlib.Writer
 			for j := range work {
-				if zw == nil {
-					zw, j.err = zlib.NewWriterLevel(&j.out, opts.Level)
-				} else {
-					zw.Reset(&j.out)
+				// A grain of random-looking bytes (an already compressed
+				// initramfs) cannot shrink: store it (still valid zlib)
+				// instead of spending the compressor's time on it.
+				w := &zw
+				level := opts.Level
+				if incompressible(j.in) {
+					w, level = &stored, zlib.NoCompression
 				}
-				if j.err == nil {
+				if *w == nil {
+					*w, j.err = zlib.NewWriterLevel(&j.out, level)
+				} else {
+					(*w).Reset(&j.out)
+				}
+				if zw := *w; j.err == nil {
 					if _, j.err = zw.Write(j.in); j.err == nil {
 						j.err = zw.Close()
 					}
