@@ -2,8 +2,8 @@ package vmdk
 
 import (
 	"bytes"
-	cryptorand "crypto/rand"
 	"context"
+	cryptorand "crypto/rand"
 	"io"
 	"os"
 	"os/exec"
