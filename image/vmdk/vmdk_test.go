@@ -41,7 +41,13 @@ func encodeFile(t *testing.T, fn writeFunc, img sparsetest.Image, dst string, op
 func TestEncodeQemu(t *testing.T) {
 	sparsetest.NeedQemuImg(t)
 	dir := t.TempDir()
-	imgs := []sparsetest.Image{sparsetest.Small(t, dir), sparsetest.Large(t, dir)}
+	imgs := []sparsetest.Image{
+		sparsetest.Small(t, dir),
+		sparsetest.Large(t, dir),
+		// Not a whole number of grains: the last grain is partial.
+		sparsetest.Make(t, dir, "odd", 3*sparsetest.MiB+512, []sparsetest.Write{{Off: 3*sparsetest.MiB - 10, Len: 522}}),
+		sparsetest.Make(t, dir, "empty", 40*sparsetest.MiB, nil),
+	}
 	for _, tc := range []struct {
 		name       string
 		fn         writeFunc
