@@ -56,15 +56,20 @@ func PaddedSize(size int64) int64 { return (size + MiB - 1) / MiB * MiB }
 // Footer is the content of a VHD footer that WriteFixed sets and
 // ParseFooter reads back.
 type Footer struct {
-	Time         time.Time
-	CreatorApp   string
-	OriginalSize int64
-	CurrentSize  int64
-	Cylinders    uint16
-	Heads        uint8
-	SectorsPT    uint8
-	DiskType     uint32
-	UniqueID     [16]byte
+	// Time is the creation time, stored in seconds since 2000-01-01 UTC.
+	Time time.Time
+	// CreatorApp is the four-character creator application.
+	CreatorApp string
+	// OriginalSize and CurrentSize are the disk's size in bytes.
+	OriginalSize, CurrentSize int64
+	// Cylinders, Heads and SectorsPT are the CHS geometry (see Geometry).
+	Cylinders uint16
+	Heads     uint8
+	SectorsPT uint8
+	// DiskType is 2 for a fixed disk.
+	DiskType uint32
+	// UniqueID identifies the disk.
+	UniqueID [16]byte
 }
 
 // Geometry returns the CHS geometry the VHD specification assigns to a
