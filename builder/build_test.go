@@ -72,7 +72,7 @@ func TestBuildBadInput(t *testing.T) {
 				App:        App{Path: app},
 				Kernel:     KernelSource{Deb: kdeb},
 				Bootloader: ldeb,
-				CacheDir:   t.TempDir(), // cold cache: nothing half-unpacked may be reused
+				CacheDir:   cache,
 				OutputDir:  out,
 				DataVolume: DataVolume{Size: 64 << 20},
 			}
@@ -167,6 +167,16 @@ func TestVersionLess(t *testing.T) {
 	for _, tc := range tests {
 		if !versionLess(tc.a, tc.b) || versionLess(tc.b, tc.a) {
 			t.Errorf("versionLess(%q, %q) wrong", tc.a, tc.b)
+		}
+	}
+}
+
+func TestResolveKernelPackageVersioned(t *testing.T) {
+	// Versioned names are used as they are, without asking apt.
+	for _, n := range []string{"linux-image-6.1.0-56-cloud-amd64", "linux-image-6.12.9-cloud-amd64"} {
+		got, err := resolveKernelPackage(context.Background(), n)
+		if err != nil || got != n {
+			t.Errorf("resolveKernelPackage(%q) = %q, %v", n, got, err)
 		}
 	}
 }

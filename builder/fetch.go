@@ -91,7 +91,9 @@ func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, er
 // resolveKernelPackage follows a metapackage such as linux-image-cloud-amd64
 // to the versioned linux-image package it depends on.
 func resolveKernelPackage(ctx context.Context, name string) (string, error) {
-	if strings.HasPrefix(name, "linux-image-") && strings.ContainsAny(strings.TrimPrefix(name, "linux-image-"), "0123456789") {
+	// A versioned package name has the release right after the prefix
+	// (linux-image-6.1.0-56-cloud-amd64); a metapackage does not.
+	if rest := strings.TrimPrefix(name, "linux-image-"); rest != name && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
 		return name, nil
 	}
 	out, err := exec.CommandContext(ctx, "apt-cache", "depends", "--important", name).CombinedOutput()
