@@ -9,6 +9,7 @@ import (
 
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	registryimage "github.com/hashicorp/packer-plugin-sdk/packer/registry/image"
+	"github.com/mitchellh/mapstructure"
 
 	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
@@ -126,6 +127,16 @@ func TestArtifactStateAndString(t *testing.T) {
 	if img.ProviderName != "bootapp" || img.ImageID != "hello.raw" || !filepath.IsAbs(img.ProviderRegion) ||
 		img.Labels["boot_disk_sha256"] != "abc" || img.Labels["kernel_release"] != "6.1.0-56-cloud-amd64" || img.Labels["data_volume"] != "hello-data.raw" {
 		t.Errorf("HCP image = %+v", img)
+	}
+	// Packer core decodes the state into a list of images this way
+	// (internal/hcp/registry in Packer); a single image must fit.
+	var imgs []registryimage.Image
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{Result: &imgs, WeaklyTypedInput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dec.Decode(a.State(registryimage.ArtifactStateURI)); err != nil || len(imgs) != 1 || imgs[0].ImageID != "hello.raw" {
+		t.Errorf("HCP decode as Packer does: %v, %+v", err, imgs)
 	}
 	if a.State("nonsense") != nil {
 		t.Error("unknown state key returned a value")

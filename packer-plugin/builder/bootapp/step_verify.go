@@ -3,6 +3,7 @@ package bootapp
 import (
 	"context"
 	"fmt"
+	"log"
 
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
@@ -26,7 +27,9 @@ func (s *stepVerify) Run(ctx context.Context, state multistep.StateBag) multiste
 	res := state.Get(stateResult).(*builder.Result)
 
 	ui.Say("Verifying the image: booting it in QEMU and waiting for the health check...")
-	rep, err := s.verify(ctx, res, builder.VerifyOptions{})
+	// The serial console goes to Packer's log (PACKER_LOG=1); a failure
+	// quotes its last lines in the error anyway.
+	rep, err := s.verify(ctx, res, builder.VerifyOptions{Console: log.Writer()})
 	if err != nil {
 		err = fmt.Errorf("bootapp verify: %w", err)
 		state.Put("error", err)
