@@ -28,8 +28,26 @@ type buildFlags struct {
 }
 
 func newBuildCmd() *cobra.Command {
-	var spec builder.Spec
-	var f buildFlags
+	cmd, _ := newBuildCommand()
+	return cmd
+}
+
+// buildOptions holds what the build command's flags are bound to.
+type buildOptions struct {
+	spec builder.Spec
+	f    buildFlags
+}
+
+// Spec merges the config file and the flags set on cmd into a build spec.
+func (o *buildOptions) Spec(cmd *cobra.Command) (builder.Spec, error) {
+	return o.f.apply(cmd, o.spec)
+}
+
+// newBuildCommand returns the build command and the options its flags are
+// bound to (tests parse flags without building).
+func newBuildCommand() (*cobra.Command, *buildOptions) {
+	o := &buildOptions{}
+	spec, f := &o.spec, &o.f
 	cmd := &cobra.Command{
 		Use:   "build [flags]",
 		Short: "Build a boot disk and a data volume for an app",
@@ -44,7 +62,7 @@ from a JSON file first, and flags given on the command line override it.`,
   mkbootapp build --app hello --port 8080 --health-path /healthz --verify`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := f.apply(cmd, spec)
+			s, err := o.Spec(cmd)
 			if err != nil {
 				return err
 			}
@@ -104,7 +122,7 @@ from a JSON file first, and flags given on the command line override it.`,
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 0, "how long --verify waits for health (default 2m)")
 	fl.BoolVar(&f.verify, "verify", false, "boot the new image in QEMU with a scratch data volume and wait for the health check")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress output")
-	return cmd
+	return cmd, o
 }
 
 // apply merges the config file and the flags that were set into a spec.
