@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -168,5 +169,19 @@ func TestErrors(t *testing.T) {
 		if err := Write(context.Background(), io.Discard, src, tc.size, tc.ext, tc.opts); err == nil {
 			t.Errorf("%s: no error", tc.name)
 		}
+	}
+}
+
+// TestReproducibleAcrossCPUs checks that parallel compression gives the
+// same bytes whatever the number of CPUs.
+func TestReproducibleAcrossCPUs(t *testing.T) {
+	dir := t.TempDir()
+	img := sparsetest.Make(t, dir, "multi", 8*sparsetest.MiB, []sparsetest.Write{{Off: 0, Len: 5 * sparsetest.MiB}, {Off: 6*sparsetest.MiB + 3, Len: 1000}})
+	a := encode(t, img, Options{})
+	old := runtime.GOMAXPROCS(1)
+	b := encode(t, img, Options{})
+	runtime.GOMAXPROCS(old)
+	if !bytes.Equal(a, b) {
+		t.Fatal("output depends on GOMAXPROCS")
 	}
 }
