@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -254,6 +255,11 @@ func TestE2ERunBuilt(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kernel and boot loader packages are needed: %v", err)
 	}
+	// Prefer a versioned kernel package: Fetch may return the
+	// linux-image-cloud-amd64 meta-package when the cache holds both.
+	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(kdeb), "linux-image-[0-9]*-cloud-amd64_*.deb")); len(m) > 0 {
+		kdeb = m[len(m)-1]
+	}
 	app := filepath.Join(t.TempDir(), "hello")
 	build := exec.Command("go", "build", "-o", app, "../../examples/hello")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
@@ -280,5 +286,50 @@ func TestE2ERunBuilt(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "with data volume") {
 		t.Errorf("data volume not attached:\n%s", stderr)
+	}
+}
+
+// TestE2ERunBinarySIGINT runs the mkbootapp binary in its own process group
+// and sends SIGINT to the whole group, as a terminal's Ctrl-C does: QEMU,
+// in a group of its own, must not die of it; the guest must power off
+// through ACPI and mkbootapp must exit 0.
+func TestE2ERunBinarySIGINT(t *testing.T) {
+	if os.Getenv("BOOTAPP_E2E") != "1" {
+		t.Skip("boots QEMU (about 15 s under TCG): set BOOTAPP_E2E=1 to run")
+	}
+	bin := filepath.Join(t.TempDir(), "mkbootapp")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build mkbootapp: %v\n%s", err, b)
+	}
+	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
+	host := freePort(t)
+	var out, errOut lockedBuffer
+	cmd := exec.Command(bin, "run", disk, "--port", fmt.Sprintf("%d:8080", host), "--grace", "30s")
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := qemu.WaitHTTP(ctx, fmt.Sprintf("http://127.0.0.1:%d/", host), nil); err != nil {
+		t.Fatalf("app not reached: %v\nstderr:\n%s\nconsole:\n%s", err, errOut.String(), out.String())
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil { // the terminal's Ctrl-C
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("mkbootapp run exited with %v after SIGINT\nstderr:\n%s\nconsole:\n%s", err, errOut.String(), out.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("mkbootapp run still running 90 s after SIGINT\nstderr:\n%s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "qemutest: power button pressed") || !strings.Contains(errOut.String(), "the guest powered off in") {
+		t.Errorf("no ACPI power-off\nstderr:\n%s\nconsole:\n%s", errOut.String(), out.String())
 	}
 }

@@ -142,3 +142,27 @@ func TestE2EContextCancelKills(t *testing.T) {
 		t.Fatalf("Wait = %v, want context.Canceled", err)
 	}
 }
+
+// BenchmarkBootPowerOff measures QEMU start to guest power-off for the
+// smallest UEFI guest (firmware, systemd-boot, kernel, a Go init): the
+// floor under every boot-based check (Verify, `mkbootapp run`).
+func BenchmarkBootPowerOff(b *testing.B) {
+	if os.Getenv("BOOTAPP_E2E") != "1" {
+		b.Skip("boots QEMU: set BOOTAPP_E2E=1 to run")
+	}
+	disk := qemutest.BuildDisk(b, b.TempDir(), qemutest.Options{Mode: qemutest.PowerOff})
+	var total time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		vm, err := qemu.Start(context.Background(), qemu.Config{Disks: []qemu.Disk{{Path: disk, ReadOnly: true}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := vm.Wait(); err != nil {
+			b.Fatalf("%v\n%s", err, vm.ConsoleTail())
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(total.Seconds()/float64(b.N), "s/boot")
+}
