@@ -269,3 +269,52 @@ func TestEndToEnd(t *testing.T) {
 	bootAndCount(t, boot2, data2, 3)
 	checkFilesystems(t, boot2.Path, data2.Path)
 }
+
+// TestEndToEndFormats is issue 4's boot proof: the boot disk as
+// monolithicSparse VMDK and as qcow2 both boot, and a qcow2 data volume keeps
+// its data across boots.
+func TestEndToEndFormats(t *testing.T) {
+	e2e(t)
+	cache, kdeb, ldeb := testInputs(t)
+	app := buildGoApp(t, "../examples/hello")
+	res, err := Build(context.Background(), Spec{
+		App:        App{Path: app, Ports: []int{8080}},
+		Kernel:     KernelSource{Deb: kdeb},
+		Bootloader: ldeb,
+		CacheDir:   cache,
+		OutputDir:  filepath.Join(t.TempDir(), "out"),
+		BootDisk:   Disk{Formats: []image.Format{image.VMDKSparse, image.QCOW2, image.VMDKStream}},
+		DataVolume: DataVolume{Size: 256 << 20, Formats: []image.Format{image.QCOW2}},
+	})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if len(res.Files) != 4 {
+		t.Fatalf("want 3 boot files and 1 data file, got %+v", res.Files)
+	}
+	for _, f := range res.Files {
+		if got := fileSHA(t, f.Path); got != f.SHA256 {
+			t.Errorf("%s: sha256 %s, result says %s", f.Path, got, f.SHA256)
+		}
+		out, err := exec.Command("qemu-img", "info", "--output=json", f.Path).Output()
+		if err != nil {
+			t.Fatalf("qemu-img info %s: %v", f.Path, err)
+		}
+		var info struct {
+			Format string `json:"format"`
+		}
+		json.Unmarshal(out, &info)
+		if info.Format != qemuFormat(f.Format) {
+			t.Errorf("%s: qemu-img says format %q, want %q", f.Path, info.Format, qemuFormat(f.Format))
+		}
+	}
+	if filepath.Base(res.Files[2].Path) != "hello-stream.vmdk" {
+		t.Errorf("stream-optimised VMDK beside a sparse one is named %s, want hello-stream.vmdk", res.Files[2].Path)
+	}
+	data := fileByRole(t, res, RoleData, image.QCOW2)
+	bootAndCount(t, fileByRole(t, res, RoleBoot, image.VMDKSparse), data, 1)
+	bootAndCount(t, fileByRole(t, res, RoleBoot, image.QCOW2), data, 3)
+	if b, err := exec.Command("qemu-img", "check", data.Path).CombinedOutput(); err != nil {
+		t.Errorf("qemu-img check %s after two boots: %v\n%s", data.Path, err, b)
+	}
+}
