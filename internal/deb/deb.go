@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // Sentinel errors; test for them with errors.Is.
@@ -336,11 +335,11 @@ func decompress(name string, r io.Reader) (io.ReadCloser, error) {
 		}
 		return z, nil
 	case ".xz":
-		z, err := xz.NewReader(r)
+		z, err := newXZReader(r)
 		if err != nil {
 			return nil, fmt.Errorf("open %s: %w", name, truncated(err))
 		}
-		return io.NopCloser(z), nil
+		return z, nil
 	case ".zst":
 		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxZstdWindow))
 		if err != nil {

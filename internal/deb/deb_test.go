@@ -70,7 +70,7 @@ func readAll(r io.Reader) (Control, map[string]string, error) {
 }
 
 func TestReaderCompressions(t *testing.T) {
-	for _, comp := range []string{"", "gz", "xz", "zst"} {
+	for _, comp := range []string{"", "gz", "xz", "xz-mt", "zst"} {
 		t.Run("compression="+comp, func(t *testing.T) {
 			c, files, err := readAll(bytes.NewReader(synthetic(t, comp)))
 			if err != nil {
@@ -154,7 +154,7 @@ func mustAr(t *testing.T, name, body string) []byte {
 // error matching ErrTruncated (or ErrNotDeb for a cut that leaves no member),
 // never a panic and never success.
 func TestTruncated(t *testing.T) {
-	for _, comp := range []string{"", "gz", "xz", "zst"} {
+	for _, comp := range []string{"", "gz", "xz", "xz-mt", "zst"} {
 		full := synthetic(t, comp)
 		t.Run("compression="+comp, func(t *testing.T) {
 			for cut := 0; cut < len(full)-1; cut++ {
@@ -273,7 +273,7 @@ func mustOpen(t *testing.T, p string) io.Reader {
 }
 
 func FuzzReader(f *testing.F) {
-	for _, comp := range []string{"", "gz", "xz", "zst"} {
+	for _, comp := range []string{"", "gz", "xz", "xz-mt", "zst"} {
 		f.Add(synthetic(f, comp))
 	}
 	f.Add([]byte("!<arch>\n"))

@@ -26,7 +26,9 @@ type File struct {
 type Package struct {
 	// Control is the control file's text. Default: a minimal amd64 stanza.
 	Control string
-	// Compression of both tar members: "" (none), "gz", "xz" or "zst".
+	// Compression of both tar members: "" (none), "gz", "xz", "xz-mt"
+	// (independent 4 KiB blocks with sizes in their headers, as dpkg-deb
+	// writes with a multi-threaded liblzma; see XZBlocks) or "zst".
 	Compression string
 	// Files of the data archive, in order.
 	Files []File
@@ -50,7 +52,11 @@ func Build(p Package) ([]byte, error) {
 		return nil, err
 	}
 	ext := ""
-	if p.Compression != "" {
+	switch p.Compression {
+	case "":
+	case "xz-mt":
+		ext = ".xz"
+	default:
 		ext = "." + p.Compression
 	}
 	var buf bytes.Buffer
@@ -124,6 +130,8 @@ func tarball(files []File, compression string) ([]byte, error) {
 		if err := zw.Close(); err != nil {
 			return nil, err
 		}
+	case "xz-mt":
+		return XZBlocks(raw.Bytes(), 4096)
 	case "zst":
 		zw, err := zstd.NewWriter(&out)
 		if err != nil {
