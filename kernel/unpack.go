@@ -87,8 +87,8 @@ type job struct {
 // extract streams the .deb's data archive into dir: boot/vmlinuz-* as
 // dir/vmlinuz, and lib/modules/<release>/{modules.builtin,**/*.ko} below
 // dir/lib/modules/<release>/. Module files are written and their
-// .modinfo parsed by a second goroutine while this one decompresses (the
-// xz decompressor is the bottleneck and is single-threaded).
+// .modinfo parsed by a second goroutine while this one pulls the tar
+// stream (decompression, block-parallel for dpkg's xz, is the bottleneck).
 func extract(ctx context.Context, debPath, dir string) (*index, error) {
 	f, err := os.Open(debPath)
 	if err != nil {

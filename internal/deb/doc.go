@@ -24,4 +24,9 @@
 // io.ErrUnexpectedEOF (the errors this package produces below it match
 // both). The input is read through a 64 KiB buffer, because the xz
 // decompressor reads byte by byte.
+//
+// xz members written by dpkg-deb (liblzma's multi-threaded encoder: blocks
+// with their sizes in the headers) are decoded block-parallel on
+// GOMAXPROCS goroutines, with each block's CRC64 and the stream index
+// verified (xzpar.go); other xz streams go to github.com/ulikunitz/xz.
 package deb
