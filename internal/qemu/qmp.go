@@ -134,12 +134,19 @@ func powerdownQMP(ctx context.Context, path string, linger time.Duration) error 
 		return err
 	}
 	// Keep the connection open for a moment (see qmpLinger), but no
-	// longer than the caller allows; QEMU closing it first is fine.
-	t := time.NewTimer(linger)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	// longer than the caller allows, and stop early when QEMU closes it
+	// (the guest powered off). Events arriving meanwhile are discarded.
+	dl := time.Now().Add(linger)
+	if cdl, ok := ctx.Deadline(); ok && cdl.Before(dl) {
+		dl = cdl
+	}
+	_ = c.conn.SetReadDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = c.conn.SetReadDeadline(time.Unix(1, 0)) })
+	defer stop()
+	for {
+		if _, err := c.read(); err != nil {
+			break
+		}
 	}
 	return nil
 }
