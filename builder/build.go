@@ -326,12 +326,12 @@ func (b *build) dataVolume(ctx context.Context) ([]File, error) {
 	var existing []File
 	for _, f := range dv.Formats {
 		p := filepath.Join(s.OutputDir, outputName(base, f, dv.Formats))
-		if _, err := os.Stat(p); err == nil {
-			fi := File{Path: p, Role: RoleData, Format: f, Reused: true}
-			if err := hashFile(ctx, p, &fi); err != nil {
-				return nil, err
-			}
-			existing = append(existing, fi)
+		if st, err := os.Stat(p); err == nil {
+			// A kept volume holds live state: its checksum would be stale
+			// at the next boot, and hashing a large volume costs seconds
+			// per GiB, so it is not hashed.
+			existing = append(existing, File{Path: p, Role: RoleData, Format: f, Reused: true,
+				Size: st.Size(), Allocated: allocated(st)})
 		}
 	}
 	if len(existing) == len(dv.Formats) {

@@ -263,8 +263,8 @@ func TestEndToEnd(t *testing.T) {
 	if boot2.SHA256 == boot.SHA256 {
 		t.Fatalf("second build produced the same boot disk")
 	}
-	if !data2.Reused {
-		t.Fatalf("second build did not keep the data volume: %+v", data2)
+	if !data2.Reused || data2.SHA256 != "" || data2.Path != data.Path {
+		t.Fatalf("second build did not keep the data volume (unhashed): %+v", data2)
 	}
 	bootAndCount(t, boot2, data2, 3)
 	checkFilesystems(t, boot2.Path, data2.Path)

@@ -147,9 +147,10 @@ type File struct {
 	// virtual size; Allocated says what it occupies).
 	Size      int64  `json:"size"`
 	Allocated int64  `json:"allocated,omitempty"`
-	SHA256    string `json:"sha256"`
+	SHA256    string `json:"sha256,omitempty"`
 	// Reused is set for a data volume that existed in the output
-	// directory and was kept as it was.
+	// directory and was kept as it was. A reused volume holds live state,
+	// so it has no SHA256.
 	Reused bool `json:"reused,omitempty"`
 }
 

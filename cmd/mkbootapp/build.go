@@ -75,11 +75,13 @@ from a JSON file first, and flags given on the command line override it.`,
 			}
 			out := cmd.OutOrStdout()
 			for _, file := range res.Files {
-				note := ""
+				sum := file.SHA256
 				if file.Reused {
-					note = " (kept)"
+					sum = "(kept, live data)"
+				} else if len(sum) > 16 {
+					sum = sum[:16]
 				}
-				fmt.Fprintf(out, "%-4s %-11s %s  %s  %s%s\n", file.Role, file.Format, humanBytes(file.Size), file.SHA256[:16], file.Path, note)
+				fmt.Fprintf(out, "%-4s %-11s %s  %-17s  %s\n", file.Role, file.Format, humanBytes(file.Size), sum, file.Path)
 			}
 			if f.verify {
 				rep, err := builder.Verify(cmd.Context(), res, builder.VerifyOptions{Console: verboseWriter(cmd, f.quiet)})
