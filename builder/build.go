@@ -150,7 +150,7 @@ func (b *build) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read kernel image: %w", err)
 	}
-	loader, err := readLoader(ctx, loaderPath)
+	loader, err := readLoader(ctx, filepath.Join(s.CacheDir, cacheLoaders), loaderPath)
 	if err != nil {
 		return err
 	}
@@ -369,13 +369,26 @@ func hashFile(ctx context.Context, path string, f *File) error {
 }
 
 // readLoader returns systemd-bootx64.efi from a systemd-boot-efi .deb or
-// from an .efi file.
-func readLoader(ctx context.Context, path string) ([]byte, error) {
+// from an .efi file. What it extracts from a .deb is kept in cacheDir, keyed
+// by the package's path, size and modification time, which saves decoding
+// the package on every build.
+func readLoader(ctx context.Context, cacheDir, path string) ([]byte, error) {
 	if strings.HasSuffix(path, ".deb") {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("boot loader package %s: %w", path, err)
+		}
+		abs, _ := filepath.Abs(path)
+		key := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", abs, fi.Size(), fi.ModTime().UnixNano()))
+		cached := filepath.Join(cacheDir, hex.EncodeToString(key[:16])+".efi")
+		if b, err := os.ReadFile(cached); err == nil {
+			return b, nil
+		}
 		b, err := deb.ExtractFile(ctx, path, loaderPathInDeb)
 		if err != nil {
 			return nil, fmt.Errorf("boot loader package %s: %w (expected Debian's systemd-boot-efi)", path, err)
 		}
+		writeCache(cacheDir, cached, b)
 		return b, nil
 	}
 	b, err := os.ReadFile(path)
@@ -536,18 +549,26 @@ func (b *build) baseSegment(ctx context.Context, initBin []byte, mods []kernel.M
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write initramfs base segment: %w", err)
 	}
-	// Best effort: a read-only cache only costs speed.
-	if err := os.MkdirAll(cacheDir, 0o755); err == nil {
-		if f, err := os.CreateTemp(cacheDir, ".seg-*"); err == nil {
-			_, werr := f.Write(buf.Bytes())
-			cerr := f.Close()
-			if werr == nil && cerr == nil {
-				os.Rename(f.Name(), cached)
-			}
-			os.Remove(f.Name())
-		}
-	}
+	writeCache(cacheDir, cached, buf.Bytes())
 	return buf.Bytes(), nil
+}
+
+// writeCache stores data at path atomically. It is best effort: a read-only
+// or full cache only costs speed.
+func writeCache(dir, path string, data []byte) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr == nil && cerr == nil {
+		os.Rename(f.Name(), path)
+	}
+	os.Remove(f.Name())
 }
 
 // writeManifest writes NAME.manifest.json, the JSON form of the Result.

@@ -180,3 +180,30 @@ func TestResolveKernelPackageVersioned(t *testing.T) {
 		}
 	}
 }
+
+func TestReadLoader(t *testing.T) {
+	ldeb, err := findNewest(filepath.Join(DefaultCacheDir(), cacheDebs), "systemd-boot-efi_*.deb")
+	if err != nil {
+		t.Skipf("SKIPPED: no systemd-boot-efi package in the cache (make deps)")
+	}
+	cache := t.TempDir()
+	first, err := readLoader(context.Background(), cache, ldeb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) < 1024 || string(first[:2]) != "MZ" {
+		t.Fatalf("extracted loader is not a PE file (%d bytes)", len(first))
+	}
+	if m, _ := filepath.Glob(filepath.Join(cache, "*.efi")); len(m) != 1 {
+		t.Fatalf("loader not cached: %v", m)
+	}
+	second, err := readLoader(context.Background(), cache, ldeb)
+	if err != nil || string(second) != string(first) {
+		t.Fatalf("cached loader differs: %v", err)
+	}
+	efi := filepath.Join(t.TempDir(), "x.efi")
+	os.WriteFile(efi, []byte("not a PE file"), 0o644)
+	if _, err := readLoader(context.Background(), cache, efi); err == nil || !strings.Contains(err.Error(), "not a PE/EFI") {
+		t.Errorf("bad .efi accepted: %v", err)
+	}
+}

@@ -20,6 +20,7 @@ const (
 	cacheDebs      = "debs"      // kernel and systemd-boot-efi packages (mkbootapp fetch)
 	cacheDownloads = "downloads" // files fetched from Spec.Kernel.URL, by checksum
 	cacheInitramfs = "initramfs" // compressed base segments, by content key
+	cacheLoaders   = "loaders"   // boot loaders extracted from packages
 )
 
 // ErrNotFound is wrapped when an input (kernel, boot loader, app) is missing.
