@@ -47,12 +47,15 @@ func TestFakeLifecycle(t *testing.T) {
 		accel       string
 		kvm         bool
 		ignoreACPI  bool
+		kvmError    bool // KVM starts, then stops with an internal error
 		end         func(ctx context.Context, cancel context.CancelFunc, vm *VM) error
 		wantAccel   string
 		wantEndErr  error
 		wantWaitErr error
 	}{
 		{name: "auto falls back from KVM to TCG, ACPI stop", accel: "auto", kvm: true, wantAccel: "tcg",
+			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error { return vm.Stop(ctx, 10*time.Second) }},
+		{name: "auto falls back when KVM stops with an internal error", accel: "auto", kvm: true, kvmError: true, wantAccel: "tcg",
 			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error { return vm.Stop(ctx, 10*time.Second) }},
 		{name: "powerdown then wait", accel: "tcg", wantAccel: "tcg",
 			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error {
@@ -81,6 +84,11 @@ func TestFakeLifecycle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			bin, disk := fakeQEMU(t)
+			if tt.kvmError {
+				if err := os.WriteFile(disk+".kvm-internal-error", nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			if tt.ignoreACPI {
 				if err := os.WriteFile(disk+".ignore-acpi", nil, 0o644); err != nil {
 					t.Fatal(err)
@@ -115,6 +123,9 @@ func TestFakeLifecycle(t *testing.T) {
 			}
 			if !strings.Contains(console.String(), "fake console: booted") {
 				t.Errorf("Console = %q", console.String())
+			}
+			if tt.kvm && !strings.Contains(console.String(), "restarting with TCG") {
+				t.Errorf("the KVM fallback is not on the console: %q", console.String())
 			}
 			checkGone(t, vm, work)
 			// Methods after exit are harmless.

@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -79,6 +80,10 @@ var ErrKilled = errors.New("QEMU was killed")
 
 // consoleTailBytes bounds the console kept in memory for error messages.
 const consoleTailBytes = 256 << 10
+
+// kvmSettle is how long Start watches a VM started with automatically
+// chosen KVM for an emulation failure before it returns.
+const kvmSettle = 3 * time.Second
 
 // startTimeout bounds how long QEMU may take to answer on its QMP socket.
 const startTimeout = 60 * time.Second
@@ -161,10 +166,13 @@ func start(ctx context.Context, c Config, kvmOK func() bool) (*VM, error) {
 		}
 	}
 	l.accel = accel
-	vm, err := l.start(ctx, bin, vars, c.Console, cleanup)
+	vm, err := l.start(ctx, bin, vars, c.Console, cleanup, auto)
 	if err != nil && auto && accel == "kvm" && ctx.Err() == nil {
+		if c.Console != nil {
+			fmt.Fprintf(c.Console, "\n[bootapp: QEMU failed with KVM (%v); restarting with TCG]\n", err)
+		}
 		l.accel = "tcg"
-		vm, err = l.start(ctx, bin, vars, c.Console, cleanup)
+		vm, err = l.start(ctx, bin, vars, c.Console, cleanup, auto)
 		if err != nil {
 			err = fmt.Errorf("%w (after QEMU also failed with KVM)", err)
 		}
@@ -309,7 +317,7 @@ func (w consoleWriter) Write(p []byte) (int, error) {
 }
 
 // start runs QEMU once with l and waits until its QMP socket answers.
-func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io.Writer, cleanup func()) (*VM, error) {
+func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io.Writer, cleanup func(), autoAccel bool) (*VM, error) {
 	if l.ovmfVars != "" {
 		if err := copyFile(l.ovmfVars, varsTemplate); err != nil {
 			return nil, err
@@ -352,7 +360,13 @@ func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io
 	}()
 	vm.stopCtx = context.AfterFunc(ctx, func() { vm.kill(fmt.Errorf("QEMU killed: %w", context.Cause(ctx))) })
 
-	if err := vm.waitReady(ctx, exited); err != nil {
+	// With KVM chosen automatically, watch the first seconds too: KVM
+	// may start and then fail to emulate (nested virtualisation).
+	var settle time.Duration
+	if l.accel == "kvm" && autoAccel {
+		settle = kvmSettle
+	}
+	if err := vm.waitReady(ctx, exited, settle); err != nil {
 		vm.stopCtx()
 		vm.kill(ErrKilled)
 		<-exited
@@ -368,12 +382,16 @@ func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io
 }
 
 // waitReady polls the QMP socket until QEMU answers query-status, QEMU
-// exits, or startTimeout passes.
-func (vm *VM) waitReady(ctx context.Context, exited <-chan struct{}) error {
+// exits, or startTimeout passes. With settle > 0 it then keeps asking for
+// that long and fails when the machine stops with an internal error, which
+// is how KVM reports an emulation failure (nested virtualisation) after a
+// successful start.
+func (vm *VM) waitReady(ctx context.Context, exited <-chan struct{}, settle time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	var settleEnd time.Time
 	for {
 		select {
 		case <-exited:
@@ -389,13 +407,30 @@ func (vm *VM) waitReady(ctx context.Context, exited <-chan struct{}) error {
 			continue
 		}
 		dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+		var status json.RawMessage
 		c, err := dialQMP(dctx, vm.qmpPath)
 		if err == nil {
-			_, err = c.executeCtx(dctx, "query-status")
+			status, err = c.executeCtx(dctx, "query-status")
 			c.Close()
 		}
 		dcancel()
-		if err == nil {
+		if err != nil {
+			continue
+		}
+		var st struct {
+			Status string `json:"status"`
+		}
+		_ = json.Unmarshal(status, &st)
+		if st.Status == "internal-error" {
+			return fmt.Errorf("QEMU (accel %s) stopped with an internal error: %s", vm.accel, strings.TrimSpace(vm.stderr.String()))
+		}
+		if settle <= 0 {
+			return nil
+		}
+		if settleEnd.IsZero() {
+			settleEnd = time.Now().Add(settle)
+			tick.Reset(250 * time.Millisecond)
+		} else if time.Now().After(settleEnd) {
 			return nil
 		}
 	}
