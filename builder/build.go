@@ -413,7 +413,11 @@ func (b *build) initramfs(ctx context.Context, k *kernel.Kernel, mods []kernel.M
 	for i, m := range mods {
 		modPaths[i] = "/lib/modules/" + k.Release + "/" + m.Path
 	}
-	base, err := b.baseSegment(ctx, initBin, mods, modPaths)
+	comp, err := initramfs.ParseCompression(s.Compression)
+	if err != nil {
+		return nil, err
+	}
+	base, err := b.baseSegment(ctx, comp, initBin, mods, modPaths)
 	if err != nil {
 		return nil, err
 	}
@@ -448,10 +452,6 @@ func (b *build) initramfs(ctx context.Context, k *kernel.Kernel, mods []kernel.M
 		return nil, err
 	}
 
-	comp, err := initramfs.ParseCompression(s.Compression)
-	if err != nil {
-		return nil, err
-	}
 	var buf bytes.Buffer
 	buf.Grow(len(base) + 8<<20)
 	buf.Write(base)
@@ -499,11 +499,10 @@ func (b *build) writeApp(ctx context.Context, w *initramfs.Writer, app *appLayou
 }
 
 // baseSegment returns the compressed cpio segment holding the init and the
-// modules. It depends only on those inputs, so it is cached by their hash
-// and compressed once with xz, the smallest format the kernel reads.
-func (b *build) baseSegment(ctx context.Context, initBin []byte, mods []kernel.Module, modPaths []string) ([]byte, error) {
+// modules. It depends only on those inputs, so it is cached by their hash.
+func (b *build) baseSegment(ctx context.Context, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string) ([]byte, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "bootapp base segment v1\n")
+	fmt.Fprintf(h, "bootapp base segment v1 %s\n", comp)
 	h.Write(initBin)
 	for i, m := range mods {
 		fmt.Fprintf(h, "%s %s\n", modPaths[i], m.File)
@@ -513,13 +512,13 @@ func (b *build) baseSegment(ctx context.Context, initBin []byte, mods []kernel.M
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:32]
 	cacheDir := filepath.Join(b.spec.CacheDir, cacheInitramfs)
-	cached := filepath.Join(cacheDir, key+".cpio.xz")
+	cached := filepath.Join(cacheDir, key+".cpio"+comp.Ext())
 	if data, err := os.ReadFile(cached); err == nil {
 		return data, nil
 	}
 
 	var buf bytes.Buffer
-	w, err := initramfs.NewWriterOptions(&buf, initramfs.Options{Compression: initramfs.XZ})
+	w, err := initramfs.NewWriterOptions(&buf, initramfs.Options{Compression: comp})
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@
 //     module closure for the target machine;
 //  3. the initramfs is written as two concatenated compressed cpio
 //     segments: a base segment (guest init and kernel modules, identical for
-//     every app, so it is cached compressed with xz) and an app segment (the
-//     app and its guest configuration, compressed per build);
+//     every app, so it is cached) and an app segment (the app and its guest
+//     configuration, compressed per build);
 //  4. image.WriteBootDisk writes a GPT disk whose ESP holds systemd-boot,
 //     the kernel and the initramfs; image.WriteDataVolume writes the ext4
 //     data volume (an existing one in the output directory is kept: it holds
