@@ -74,8 +74,11 @@ qemu-img convert -O vmdk -o subformat=streamOptimized "$raw" "$work/qemu.vmdk"
 e=$(date +%s.%N)
 qemu_vmdk_s=$(awk -v s="$s" -v e="$e" 'BEGIN{printf "%.3f", e-s}')
 qemu_vmdk=$(stat -c %s "$work/qemu.vmdk")
-enc=$(go test -run '^$' -bench 'BenchmarkEncodeFile/vmdk-stream$' -benchtime 5x ./image/ 2>/dev/null | awk '/ns\/op/ {print $3/1e9; exit}')
-enc=${enc:-n/a}
+# Encoder throughput on the image package's realistic 70 MiB disk (real
+# kernel + random initramfs), against qemu-img in the same benchmark run.
+encline=$(go test -run '^$' -bench 'BenchmarkEncode/vmdk-stream$' -benchtime 5x ./image/ 2>/dev/null | grep 'BenchmarkEncode/vmdk-stream')
+metric() { echo "$encline" | awk -v m="$1" '{for(i=2;i<=NF;i++) if ($(i+1)==m) {print $i; exit}}'; }
+enc_mbs=$(metric MB/s); enc_ref=$(metric ref-MB/s); enc_speedup=$(metric speedup)
 
 # Boot time: QEMU start to first HTTP 200.
 boot=$(BOOTAPP_E2E=1 go test -run '^$' -bench BenchmarkBootToHTTP -benchtime 3x ./builder/ 2>/dev/null | awk '/s-to-200/ {for(i=1;i<=NF;i++) if ($(i+1)=="s-to-200") print $i}' | tail -1)
@@ -90,7 +93,8 @@ table=$(cat <<EOT
 | build boot disk + 1 GiB data volume, raw, warm cache (median of $RUNS) | ${ours_s} s | ${hand_s} s hand-made pipeline | $(ratio "$hand_s" "$ours_s") faster | <= 0.5 s |
 | builder peak RSS | $((ours_rss / 1024)) MB | | | <= 150 MB |
 | boot disk as streamOptimized VMDK | $(mb "$ours_vmdk") | $(mb "$qemu_vmdk") qemu-img convert | $(ratio "$qemu_vmdk" "$ours_vmdk") smaller | <= 14 MB |
-| VMDK encode time (same raw) | ${enc} s | ${qemu_vmdk_s} s qemu-img convert | $(ratio "$qemu_vmdk_s" "$enc") faster | >= 1x |
+| streamOptimized VMDK encoding, 70 MiB disk | ${enc_mbs:-n/a} MB/s | ${enc_ref:-n/a} MB/s qemu-img convert | ${enc_speedup:-n/a}x faster | >= 1x |
+| streamOptimized VMDK of our boot disk, qemu-img convert time | | ${qemu_vmdk_s} s | | |
 | QEMU start to first HTTP 200 (UEFI, TCG) | ${boot} s | | | <= 7.5 s |
 EOT
 )
