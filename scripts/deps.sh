@@ -16,6 +16,13 @@ have cpio || need+=(cpio)
 have zstd || need+=(zstd)
 have xz || need+=(xz-utils)
 have sfdisk || need+=(fdisk)
+have sgdisk || need+=(gdisk)
+have depmod || need+=(kmod)
+have readelf || need+=(binutils)
+have python3 || need+=(python3)
+have dpkg-deb || need+=(dpkg)
+have curl || need+=(curl)
+[ -x /usr/bin/time ] || need+=(time)
 
 sudo=""
 if [ "$(id -u)" != 0 ]; then
