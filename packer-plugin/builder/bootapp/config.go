@@ -52,6 +52,10 @@ type Config struct {
 	// Restart policy: "no" (the VM powers off when the app exits, the
 	// default), "on-failure" or "always".
 	Restart string `mapstructure:"restart"`
+	// Copy the executable unchanged. By default its DWARF debug sections
+	// are stripped (stack traces keep file:line), which makes the image
+	// about a third smaller for a typical Go binary.
+	KeepDebug bool `mapstructure:"keep_debug"`
 
 	// Base name of the output files: NAME.raw, NAME-data.raw. Defaults to
 	// the name of the app file or directory.
@@ -239,6 +243,7 @@ func (c *Config) prepareApp(v *validator) {
 		Ports:       c.Ports,
 		StopTimeout: c.StopTimeout,
 		Restart:     c.Restart,
+		KeepDebug:   c.KeepDebug,
 	}
 	switch fi, err := os.Stat(c.AppPath); {
 	case c.AppPath == "":
@@ -534,6 +539,7 @@ var specFields = map[string]string{
 	"app.ports":               "ports",
 	"app.stop_timeout":        "stop_timeout",
 	"app.restart":             "restart",
+	"app.keep_debug":          "keep_debug",
 	"kernel.deb":              "kernel_path",
 	"kernel.url":              "kernel_url",
 	"kernel.checksum":         "kernel_checksum",

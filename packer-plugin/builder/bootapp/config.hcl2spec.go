@@ -26,6 +26,7 @@ type FlatConfig struct {
 	Ports                []int                  `mapstructure:"ports" cty:"ports" hcl:"ports"`
 	StopTimeout          *string                `mapstructure:"stop_timeout" cty:"stop_timeout" hcl:"stop_timeout"`
 	Restart              *string                `mapstructure:"restart" cty:"restart" hcl:"restart"`
+	KeepDebug            *bool                  `mapstructure:"keep_debug" cty:"keep_debug" hcl:"keep_debug"`
 	ImageName            *string                `mapstructure:"image_name" cty:"image_name" hcl:"image_name"`
 	KernelPath           *string                `mapstructure:"kernel_path" cty:"kernel_path" hcl:"kernel_path"`
 	KernelURL            *string                `mapstructure:"kernel_url" cty:"kernel_url" hcl:"kernel_url"`
@@ -76,6 +77,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ports":                      &hcldec.AttrSpec{Name: "ports", Type: cty.List(cty.Number), Required: false},
 		"stop_timeout":               &hcldec.AttrSpec{Name: "stop_timeout", Type: cty.String, Required: false},
 		"restart":                    &hcldec.AttrSpec{Name: "restart", Type: cty.String, Required: false},
+		"keep_debug":                 &hcldec.AttrSpec{Name: "keep_debug", Type: cty.Bool, Required: false},
 		"image_name":                 &hcldec.AttrSpec{Name: "image_name", Type: cty.String, Required: false},
 		"kernel_path":                &hcldec.AttrSpec{Name: "kernel_path", Type: cty.String, Required: false},
 		"kernel_url":                 &hcldec.AttrSpec{Name: "kernel_url", Type: cty.String, Required: false},

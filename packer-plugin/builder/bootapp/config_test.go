@@ -64,6 +64,7 @@ func TestPrepareValid(t *testing.T) {
 				"ports":                   []int{8080, 9090},
 				"stop_timeout":            "15s",
 				"restart":                 "on-failure",
+				"keep_debug":              true,
 				"image_name":              "web",
 				"kernel_path":             deb,
 				"bootloader_path":         deb,
@@ -84,7 +85,7 @@ func TestPrepareValid(t *testing.T) {
 				want := builder.App{
 					Path: appDir, Entrypoint: "bin/server", Args: []string{"-v", "--port=8080"},
 					Env: []string{"A=1=x", "B=2"}, WorkDir: "/srv", Ports: []int{8080, 9090},
-					StopTimeout: 15 * time.Second, Restart: "on-failure",
+					StopTimeout: 15 * time.Second, Restart: "on-failure", KeepDebug: true,
 				}
 				if !reflect.DeepEqual(s.App, want) {
 					t.Errorf("app = %+v, want %+v", s.App, want)
