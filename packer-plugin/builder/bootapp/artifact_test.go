@@ -24,7 +24,7 @@ func testResult(t *testing.T, dir string, files ...builder.File) *builder.Result
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	res := &builder.Result{KernelRelease: "6.1.0-56-cloud-amd64", Manifest: filepath.Join(dir, "hello.json")}
+	res := &builder.Result{KernelRelease: "6.1.0-56-cloud-amd64", Manifest: filepath.Join(dir, "hello.manifest.json")}
 	res.Spec.Name = "hello"
 	for _, f := range files {
 		f.Path = filepath.Join(dir, f.Path)
@@ -53,7 +53,7 @@ func TestArtifactFilesOrder(t *testing.T) {
 				{Path: "hello.vmdk", Role: builder.RoleBoot, Format: image.VMDKStream},
 				{Path: "hello-data.raw", Role: builder.RoleData, Format: image.Raw},
 			},
-			want: []string{"hello.raw", "hello.vmdk", "hello-data.raw", "hello.json"},
+			want: []string{"hello.raw", "hello.vmdk", "hello-data.raw", "hello.manifest.json"},
 		},
 		{
 			name: "data listed first is still after the boot disk",
@@ -61,12 +61,12 @@ func TestArtifactFilesOrder(t *testing.T) {
 				{Path: "hello-data.qcow2", Role: builder.RoleData, Format: image.QCOW2},
 				{Path: "hello.qcow2", Role: builder.RoleBoot, Format: image.QCOW2},
 			},
-			want: []string{"hello.qcow2", "hello-data.qcow2", "hello.json"},
+			want: []string{"hello.qcow2", "hello-data.qcow2", "hello.manifest.json"},
 		},
 		{
 			name:  "no data volume",
 			files: []builder.File{{Path: "hello.raw", Role: builder.RoleBoot, Format: image.Raw}},
-			want:  []string{"hello.raw", "hello.json"},
+			want:  []string{"hello.raw", "hello.manifest.json"},
 		},
 	}
 	for i, tt := range tests {
@@ -105,7 +105,7 @@ func TestArtifactStateAndString(t *testing.T) {
 	want := map[string]interface{}{
 		"ImageName": "hello", "OutputDir": out,
 		"BootDisk": filepath.Join(out, "hello.raw"), "BootDiskSHA256": "abc",
-		"DataVolume": filepath.Join(out, "hello-data.raw"), "Manifest": filepath.Join(out, "hello.json"),
+		"DataVolume": filepath.Join(out, "hello-data.raw"), "Manifest": filepath.Join(out, "hello.manifest.json"),
 		"KernelRelease": "6.1.0-56-cloud-amd64",
 	}
 	if !reflect.DeepEqual(gd, want) {

@@ -84,7 +84,7 @@ func (f *fakeBuild) build(ctx context.Context, s builder.Spec) (*builder.Result,
 		return nil, err
 	}
 	data := filepath.Join(s.OutputDir, "hello-data.raw")
-	manifest := filepath.Join(s.OutputDir, "hello.json")
+	manifest := filepath.Join(s.OutputDir, "hello.manifest.json")
 	for _, p := range []string{data, manifest} {
 		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
 			return nil, err
