@@ -31,8 +31,12 @@ const loaderPathInDeb = "usr/lib/systemd/boot/efi/systemd-bootx64.efi"
 
 // baseCmdline is the kernel command line every image gets. quiet keeps the
 // kernel from printing every line to the (slow, emulated) serial port; the
-// guest init logs to the console itself.
-const baseCmdline = "console=ttyS0,115200 quiet panic=-1"
+// guest init logs to the console itself. The rest skips work a headless VM
+// does not need, measured to save about 0.35 s of kernel boot under QEMU TCG:
+// crypto self-tests, PS/2 mouse and multiplexer probing, serial ports beyond
+// ttyS0 and the IO-APIC timer check.
+const baseCmdline = "console=ttyS0,115200 quiet panic=-1 cryptomgr.notests" +
+	" i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd 8250.nr_uarts=1 no_timer_check"
 
 // Build builds the boot disk and the data volume described by spec. On error
 // or cancellation it leaves no output behind.

@@ -146,7 +146,7 @@ func TestWithDefaults(t *testing.T) {
 	}
 	if s.Name != "web-app" || s.OutputDir != DefaultOutputDir || s.DataVolume.Size != DefaultDataVolumeSize ||
 		s.DataVolume.Label != DefaultDataLabel || s.App.WorkDir != "/data" || s.Health.Port != 8080 ||
-		len(s.BootDisk.Formats) != 1 || s.BootDisk.Formats[0] != image.Raw || s.Compression != "zstd" {
+		len(s.BootDisk.Formats) != 1 || s.BootDisk.Formats[0] != image.Raw || s.Compression != "none" {
 		t.Errorf("defaults not applied: %+v", s)
 	}
 	if _, err := (Spec{}).WithDefaults(); !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "app.path") {

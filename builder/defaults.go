@@ -21,7 +21,7 @@ const (
 	DefaultOutputDir       = "output"
 	DefaultStopTimeout     = 10 * time.Second
 	DefaultHealthTimeout   = 2 * time.Minute
-	DefaultCompression     = "zstd"
+	DefaultCompression     = "none"
 	defaultAppUID          = 1000
 	maxLabelLen            = 16
 	minDataVolumeSize      = 16 << 20

@@ -41,8 +41,12 @@ type Spec struct {
 	// DataVolume configures the persistent data volume.
 	DataVolume DataVolume `json:"data_volume"`
 
-	// Compression of the initramfs: "zstd" (default), "xz", "gzip" or
-	// "none".
+	// Compression of the initramfs: "none" (default), "zstd", "xz" or
+	// "gzip". Uncompressed boots fastest: under emulation the kernel
+	// spends about 0.4 s unpacking a zstd initramfs (xz: 1.4 s), while
+	// the firmware reads the larger file in no measurable extra time.
+	// Compressed disk formats (VMDK, GCE) compress it anyway; zstd makes
+	// raw and qcow2 images about 6 MB smaller.
 	Compression string `json:"compression,omitempty"`
 
 	// Cmdline is appended to the kernel command line.

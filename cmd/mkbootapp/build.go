@@ -111,7 +111,7 @@ from a JSON file first, and flags given on the command line override it.`,
 	fl.StringVar(&spec.Kernel.Checksum, "kernel-checksum", "", "sha256:<hex> of the file at --kernel-url")
 	fl.StringVar(&spec.Bootloader, "bootloader", "", "systemd-boot-efi .deb or systemd-bootx64.efi (default: newest in the cache)")
 	fl.StringVar(&spec.CacheDir, "cache", "", "cache directory (default $BOOTAPP_CACHE or ~/.cache/bootapp)")
-	fl.StringVar(&spec.Compression, "compression", "", "initramfs compression: zstd (default), xz, gzip, none")
+	fl.StringVar(&spec.Compression, "compression", "", "initramfs compression: none (default, boots fastest), zstd, xz, gzip")
 	fl.StringVar(&spec.Cmdline, "cmdline", "", "extra kernel command line arguments")
 	fl.StringVar(&f.diskSize, "disk-size", "", "boot disk size, e.g. 128M (default: just large enough)")
 	fl.StringSliceVar(&f.formats, "format", nil, "boot disk formats: raw, vmdk, vmdk-stream, qcow2, vhd, gce (repeat or comma-separate; default raw)")

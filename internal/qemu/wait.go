@@ -27,40 +27,87 @@ func (e *StatusError) Error() string {
 
 func (e *StatusError) Unwrap() error { return e.Err }
 
+// httpProbeInterval is how often WaitHTTP starts a new attempt, and
+// httpProbesInFlight how many may be under way at once: enough that hung
+// attempts (see WaitHTTP) never hold up a new one, as a 5 s timeout at one
+// attempt per 100 ms keeps at most 50 under way.
+const (
+	httpProbeInterval  = 100 * time.Millisecond
+	httpProbesInFlight = 64
+	httpProbeTimeout   = 5 * time.Second
+)
+
 // WaitHTTP polls url with GET until want accepts the response status
 // (want nil accepts any 2xx) or ctx ends. The error wraps ctx's error and,
 // when the server did answer, is a *StatusError carrying the last status.
+//
+// Attempts overlap: a new one starts every 100 ms without waiting for the
+// previous one. A connection made through QEMU's user networking before the
+// guest's network is up hangs until the guest answers a retransmitted SYN,
+// up to seconds later; sequential attempts would report the app ready that
+// much late, and short timeouts would cut off a slow but healthy answer.
 func WaitHTTP(ctx context.Context, url string, want func(status int) bool) error {
 	if want == nil {
 		want = func(s int) bool { return s >= 200 && s < 300 }
 	}
 	client := &http.Client{
-		Timeout: 5 * time.Second,
+		Timeout: httpProbeTimeout,
 		// A fresh connection per attempt: a forwarded port whose guest
 		// side is not listening yet accepts and then resets connections.
 		Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil},
 	}
-	last, lastErr := 0, error(nil)
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return fmt.Errorf("wait for %s: %w", url, err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
+	defer client.CloseIdleConnections()
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		status int
+		err    error
+	}
+	results := make(chan result, httpProbesInFlight)
+	inFlight := 0
+	probe := func() {
+		inFlight++
+		go func() {
+			req, err := http.NewRequestWithContext(actx, http.MethodGet, url, nil)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
-			if want(resp.StatusCode) {
+			results <- result{status: resp.StatusCode}
+		}()
+	}
+	last, lastErr := 0, error(nil)
+	ticker := time.NewTicker(httpProbeInterval)
+	defer ticker.Stop()
+	probe()
+	for {
+		select {
+		case r := <-results:
+			inFlight--
+			if r.err == nil && want(r.status) {
 				return nil
 			}
-			last = resp.StatusCode
-		} else {
-			lastErr = err
-		}
-		t := time.NewTimer(pollInterval)
-		select {
+			if r.err == nil {
+				last = r.status
+			} else if !errors.Is(r.err, context.Canceled) {
+				lastErr = r.err
+			}
+		case <-ticker.C:
+			if inFlight < httpProbesInFlight {
+				probe()
+			}
 		case <-ctx.Done():
-			t.Stop()
+			cancel()
+			for ; inFlight > 0; inFlight-- {
+				<-results
+			}
 			if last != 0 {
 				return &StatusError{URL: url, Status: last, Err: ctx.Err()}
 			}
@@ -68,7 +115,6 @@ func WaitHTTP(ctx context.Context, url string, want func(status int) bool) error
 				return fmt.Errorf("wait for %s: %w (last error: %v)", url, ctx.Err(), lastErr)
 			}
 			return fmt.Errorf("wait for %s: %w", url, ctx.Err())
-		case <-t.C:
 		}
 	}
 }

@@ -99,8 +99,8 @@ type Config struct {
 	// Formats of the boot disk: "raw", "vmdk", "vmdk-stream", "qcow2",
 	// "vhd", "gce". Defaults to ["raw"].
 	Formats []string `mapstructure:"formats"`
-	// Compression of the initramfs: "zstd" (default), "xz", "gzip" or
-	// "none".
+	// Compression of the initramfs: "none" (default: boots fastest;
+	// compressed disk formats compress it anyway), "zstd", "xz" or "gzip".
 	Compression string `mapstructure:"compression"`
 	// Extra kernel command line arguments.
 	Cmdline string `mapstructure:"cmdline"`
