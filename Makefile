@@ -20,11 +20,12 @@ demo: deps demo-build
 	@echo
 	@echo "Booting $(DEMO_OUT) in QEMU. When the app is up: curl http://127.0.0.1:8080/"
 	@echo "Ctrl-C powers the VM off (ACPI). Run 'make demo' again: the count survives, it lives on $(DEMO_OUT)/hello-data.raw."
-	$(GO) run ./cmd/mkbootapp run $(DEMO_OUT)
+	bin/mkbootapp run $(DEMO_OUT)
 
 demo-build:
+	$(GO) build -o bin/mkbootapp ./cmd/mkbootapp
 	CGO_ENABLED=0 $(GO) build -o bin/hello ./examples/hello
-	$(GO) run ./cmd/mkbootapp build --app bin/hello --port 8080 --health-path /healthz -o $(DEMO_OUT)
+	bin/mkbootapp build --app bin/hello --port 8080 --health-path /healthz -o $(DEMO_OUT)
 
 ## test: the whole suite, end-to-end boots in QEMU included (what CI runs).
 test: deps vet fmt
