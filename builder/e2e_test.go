@@ -2,7 +2,6 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // e2e skips the test unless BOOTAPP_E2E=1 (the README's `make test` sets it).
@@ -56,20 +56,6 @@ func goBuild(out, pkg string, env ...string) error {
 		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
 	}
 	return nil
-}
-
-func fileSHA(t *testing.T, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 func fileByRole(t *testing.T, r *Result, role Role, f image.Format) File {
@@ -228,10 +214,10 @@ func TestEndToEnd(t *testing.T) {
 	}
 	boot := fileByRole(t, res, RoleBoot, image.Raw)
 	data := fileByRole(t, res, RoleData, image.Raw)
-	if got := fileSHA(t, boot.Path); got != boot.SHA256 {
+	if got := testutil.FileSHA256(t, boot.Path); got != boot.SHA256 {
 		t.Fatalf("boot disk sha256 %s, result says %s", got, boot.SHA256)
 	}
-	if got := fileSHA(t, data.Path); got != data.SHA256 {
+	if got := testutil.FileSHA256(t, data.Path); got != data.SHA256 {
 		t.Fatalf("data volume sha256 %s, result says %s", got, data.SHA256)
 	}
 	if filepath.Base(boot.Path) != "hello.raw" || filepath.Base(data.Path) != "hello-data.raw" {
@@ -246,7 +232,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	bootAndCount(t, boot, data, 1)
-	if got := fileSHA(t, boot.Path); got != boot.SHA256 {
+	if got := testutil.FileSHA256(t, boot.Path); got != boot.SHA256 {
 		t.Errorf("boot disk changed while booted: the boot disk must stay immutable")
 	}
 	checkFilesystems(t, boot.Path, data.Path)
@@ -293,7 +279,7 @@ func TestEndToEndFormats(t *testing.T) {
 		t.Fatalf("want 3 boot files and 1 data file, got %+v", res.Files)
 	}
 	for _, f := range res.Files {
-		if got := fileSHA(t, f.Path); got != f.SHA256 {
+		if got := testutil.FileSHA256(t, f.Path); got != f.SHA256 {
 			t.Errorf("%s: sha256 %s, result says %s", f.Path, got, f.SHA256)
 		}
 		out, err := exec.Command("qemu-img", "info", "--output=json", f.Path).Output()

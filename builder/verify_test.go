@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 func TestPickDisk(t *testing.T) {
@@ -165,7 +166,7 @@ func TestE2EVerify(t *testing.T) {
 		t.Run(tt.mode, func(t *testing.T) {
 			res := buildVerifyApp(t, tt.mode)
 			data, _ := pickDisk(res.Files, RoleData)
-			dataSHA := fileSHA(t, data.Path)
+			dataSHA := testutil.FileSHA256(t, data.Path)
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			work := t.TempDir()
@@ -198,7 +199,7 @@ func TestE2EVerify(t *testing.T) {
 				first, _, _ := strings.Cut(err.Error(), "\n")
 				t.Logf("failed as expected in %s: %s", rep.Total.Round(time.Millisecond), first)
 			}
-			if got := fileSHA(t, data.Path); got != dataSHA {
+			if got := testutil.FileSHA256(t, data.Path); got != dataSHA {
 				t.Errorf("Verify changed the built data volume %s", data.Path)
 			}
 		})

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // Inputs of the end-to-end boot test, as installed on the build machine.
@@ -134,7 +136,7 @@ func TestBootE2E(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("boot disk written in %v (kernel %s, initramfs %s)", time.Since(start), fmtSize(int64(len(kernel))), fmtSize(int64(initrd.Len())))
-	before := fileSHA256(t, disk)
+	before := testutil.FileSHA256(t, disk)
 
 	vars := filepath.Join(dir, "OVMF_VARS.fd")
 	varsData, err := os.ReadFile(ovmfVars)
@@ -191,7 +193,7 @@ func TestBootE2E(t *testing.T) {
 	if testing.Verbose() {
 		t.Logf("serial console (tail):\n%s", tail(console.String(), 3000))
 	}
-	if after := fileSHA256(t, disk); after != before {
+	if after := testutil.FileSHA256(t, disk); after != before {
 		t.Errorf("boot disk changed during boot: sha256 %s before, %s after", before, after)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 func TestMinBootDiskSize(t *testing.T) {
@@ -294,7 +296,7 @@ func TestWriteBootDiskReproducible(t *testing.T) {
 	// without sleeping, so any entry left unstamped shows up as a diff.
 	t.Setenv("SOURCE_DATE_EPOCH", "1000000000")
 	b := write("b.raw", f)
-	if fileSHA256(t, a) != fileSHA256(t, b) {
+	if testutil.FileSHA256(t, a) != testutil.FileSHA256(t, b) {
 		t.Fatal("two boot disks from the same inputs, built at different times, differ")
 	}
 	g := *f

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -16,13 +14,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cavaliergopher/cpio"
+
 	"github.com/bootapp/bootapp/image/gce"
 	"github.com/bootapp/bootapp/image/qcow2"
 	"github.com/bootapp/bootapp/image/vhd"
 	"github.com/bootapp/bootapp/image/vmdk"
 	"github.com/bootapp/bootapp/internal/sparse"
 	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
-	"github.com/cavaliergopher/cpio"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // qemuFormat is the qemu-img driver name of each format (GCE has none).
@@ -96,7 +96,7 @@ func TestEncode(t *testing.T) {
 					if err := Encode(context.Background(), f, again, img.Path); err != nil {
 						t.Fatal(err)
 					}
-					if a, b := fileHash(t, out), fileHash(t, again); a != b {
+					if a, b := testutil.FileSHA256(t, out), testutil.FileSHA256(t, again); a != b {
 						t.Errorf("two encodings differ: %s vs %s", a, b)
 					}
 					os.Remove(again)
@@ -114,20 +114,6 @@ func TestEncode(t *testing.T) {
 			})
 		}
 	}
-}
-
-func fileHash(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 func TestEncodeErrors(t *testing.T) {
@@ -169,7 +155,7 @@ func TestEncodeErrors(t *testing.T) {
 			t.Errorf("%s: %s left behind after error", tc.name, tc.dst)
 		}
 	}
-	if h := fileHash(t, img.Path); h != fileHash(t, img.Path+".link") || sparsetest.Allocated(t, img.Path) == 0 {
+	if h := testutil.FileSHA256(t, img.Path); h != testutil.FileSHA256(t, img.Path+".link") || sparsetest.Allocated(t, img.Path) == 0 {
 		t.Fatal("source damaged")
 	}
 	if fi, err := os.Stat(img.Path); err != nil || fi.Size() != img.Size {
@@ -334,7 +320,7 @@ func TestEncodedBootE2E(t *testing.T) {
 			}
 			fi, _ := os.Stat(out)
 			t.Logf("encoded in %v: %d bytes (%d allocated)", time.Since(start), fi.Size(), sparsetest.Allocated(t, out))
-			before := fileHash(t, out)
+			before := testutil.FileSHA256(t, out)
 			vars := filepath.Join(dir, "OVMF_VARS.fd")
 			v, err := os.ReadFile(ovmfVars)
 			if err != nil {
@@ -358,7 +344,7 @@ func TestEncodedBootE2E(t *testing.T) {
 				t.Fatalf("marker %q not on the console (%v):\n%s", bootMarker, ctx.Err(), console[max(0, len(console)-3000):])
 			}
 			t.Logf("booted to /init and powered off in %v", time.Since(start))
-			if after := fileHash(t, out); after != before {
+			if after := testutil.FileSHA256(t, out); after != before {
 				t.Errorf("%s changed during a read-only boot", out)
 			}
 		})

@@ -2,9 +2,6 @@ package image
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -48,21 +45,6 @@ func allocated(t testing.TB, path string) int64 {
 		t.Fatalf("no block count for %s on this platform", path)
 	}
 	return st.Blocks * 512
-}
-
-// fileSHA256 returns the hex SHA-256 of a file.
-func fileSHA256(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // randBytes returns n deterministic pseudo-random bytes starting with

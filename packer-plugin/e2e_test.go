@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // The acceptance test drives a real Packer binary: it builds Packer v1.12.0
@@ -272,7 +271,7 @@ func testBuildAndBoot(t *testing.T, e *env, ctx context.Context) {
 		sums[f[1]] = f[0]
 	}
 	for _, p := range want {
-		got := sha256File(t, p)
+		got := testutil.FileSHA256(t, p)
 		if sums[filepath.Base(p)] != got {
 			t.Errorf("checksum of %s: file says %s, computed %s", p, sums[filepath.Base(p)], got)
 		}
@@ -316,20 +315,6 @@ func testBuildAndBoot(t *testing.T, e *env, ctx context.Context) {
 	if err := vm.Stop(bootCtx, 30*time.Second); err != nil {
 		t.Errorf("stop VM: %v", err)
 	}
-}
-
-func sha256File(t *testing.T, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 func testChecksumMismatch(t *testing.T, e *env, ctx context.Context) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,12 +14,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/guestconfig"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // The Debian cloud kernel unpacked from its .deb, as described in the
@@ -243,7 +242,7 @@ func writeInitrd(t *testing.T, path, initBin, appBin string, c *guestconfig.Conf
 // vm is a running QEMU.
 type vm struct {
 	cmd     *exec.Cmd
-	serial  *syncBuffer
+	serial  *testutil.SyncBuffer
 	port    int
 	qmp     string
 	started time.Time
@@ -261,7 +260,7 @@ func startVM(ctx context.Context, t *testing.T, dir, kernel, initrd, data string
 	l.Close()
 	qmp := filepath.Join(dir, "qmp.sock")
 	os.Remove(qmp)
-	v := &vm{serial: &syncBuffer{}, port: port, qmp: qmp, done: make(chan struct{})}
+	v := &vm{serial: &testutil.SyncBuffer{}, port: port, qmp: qmp, done: make(chan struct{})}
 	args := []string{"-accel", "tcg", "-m", "512", "-smp", "2",
 		"-nographic", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet",
@@ -431,23 +430,4 @@ func reportTimings(t *testing.T, serial string) {
 	}
 	t.Logf("init log:\n%s", strings.Join(lines, "\n"))
 	t.Logf("kernel start -> init: %.3f s; init -> app started: %.3f s; kernel start -> app: %.3f s", first, app-first, app)
-}
-
-// syncBuffer is a bytes.Buffer safe for QEMU's output goroutine and the
-// test reading it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/qemu"
 	"github.com/bootapp/bootapp/internal/qemu/qemutest"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 func TestParsePorts(t *testing.T) {
@@ -156,30 +155,12 @@ func TestPlanRun(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // runUntilHealthy runs `mkbootapp run args...` in-process, waits for url to
 // answer 2xx, then cancels the command's context as Ctrl-C does and checks
 // that the command returns nil (a clean ACPI power-off).
 func runUntilHealthy(t *testing.T, url string, args ...string) (stdout, stderr string) {
 	t.Helper()
-	var out, errOut lockedBuffer
+	var out, errOut testutil.SyncBuffer
 	cmd := newRunCmd()
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
@@ -303,7 +284,7 @@ func TestE2ERunBinarySIGINT(t *testing.T) {
 	}
 	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
 	host := freePort(t)
-	var out, errOut lockedBuffer
+	var out, errOut testutil.SyncBuffer
 	cmd := exec.Command(bin, "run", disk, "--port", fmt.Sprintf("%d:8080", host), "--grace", "30s")
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -1,36 +1,17 @@
 package qemu_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bootapp/bootapp/internal/qemu"
 	"github.com/bootapp/bootapp/internal/qemu/qemutest"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
-
-// syncBuffer is a bytes.Buffer safe for the console goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func needE2E(t *testing.T) {
 	t.Helper()
@@ -49,7 +30,7 @@ func TestE2EBootPowerOff(t *testing.T) {
 	needE2E(t)
 	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.PowerOff})
 	work := t.TempDir()
-	var console syncBuffer
+	var console testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
@@ -83,7 +64,7 @@ func TestE2EBootPowerOff(t *testing.T) {
 func TestE2EServeForwardStop(t *testing.T) {
 	needE2E(t)
 	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
-	var console syncBuffer
+	var console testutil.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	start := time.Now()

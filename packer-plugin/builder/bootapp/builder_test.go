@@ -20,30 +20,13 @@ import (
 
 	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 var _ packersdk.Builder = (*Builder)(nil)
 
-// syncBuffer is a bytes.Buffer safe for the UI's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testUI() (packersdk.Ui, *syncBuffer) {
-	out := &syncBuffer{}
+func testUI() (packersdk.Ui, *testutil.SyncBuffer) {
+	out := &testutil.SyncBuffer{}
 	return &packersdk.BasicUi{Reader: strings.NewReader(""), Writer: out, ErrorWriter: out, PB: &packersdk.NoopProgressTracker{}}, out
 }
 
