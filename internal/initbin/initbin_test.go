@@ -73,11 +73,14 @@ func TestEmbeddedInitIsFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: not rebuilding cmd/bootapp-init to check the committed binary")
 	}
+	if v := goVersion(initAMD64); v != Toolchain {
+		t.Fatalf("%s: it was built with %s, but Toolchain pins %s", staleMsg, v, Toolchain)
+	}
 	readInputs(t)
 	got := build(t, filepath.Join(t.TempDir(), "init"), nil)
 	if !bytes.Equal(got, initAMD64) {
-		t.Errorf("%s (rebuilt %d bytes, committed %d bytes; committed binary built with %s, this toolchain is %s)",
-			staleMsg, len(got), len(initAMD64), goVersion(initAMD64), runtime.Version())
+		t.Errorf("%s (rebuilt %d bytes with %s, committed %d bytes; the local go command is %s)",
+			staleMsg, len(got), Toolchain, len(initAMD64), runtime.Version())
 	}
 }
 
