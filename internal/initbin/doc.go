@@ -24,14 +24,15 @@
 //
 // and commit the new binary. The build is reproducible: it uses
 //
-//	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid="
+//	GOTOOLCHAIN=go1.26.8 CGO_ENABLED=0 GOOS=linux GOARCH=amd64 GOAMD64=v1 go build -trimpath -buildvcs=false -ldflags="-s -w -buildid="
 //
-// so the same source, dependencies and Go toolchain always give the same
-// bytes. TestEmbeddedInitIsFresh rebuilds the init and fails with
+// with GOTOOLCHAIN set to Toolchain (the go command fetches that release
+// from the module proxy when the local one differs), so the same source and
+// dependencies always give the same bytes on any machine.
+// TestEmbeddedInitIsFresh rebuilds the init and fails with
 // "internal/initbin/bootapp-init-linux-amd64 is stale: run go generate
-// ./internal/initbin" when the committed binary differs; it reports the Go
-// version that built the committed binary, since another toolchain version
-// also changes the bytes.
+// ./internal/initbin" when the committed binary differs, or was built by
+// another release than Toolchain.
 //
 // If the file is ever missing, this package does not compile, and neither
 // does the generator that imports it: run the build command above by hand,
