@@ -140,6 +140,10 @@ func serve(args map[string]string) error {
 	if err := network(); err != nil {
 		return err
 	}
+	// Listen to the power button before serving: a test that reaches the
+	// port presses the button at once, and a press before the device is
+	// open would be lost.
+	button := openPowerButton()
 	port := args["qemutest.port"]
 	if port == "" {
 		port = "8080"
@@ -152,14 +156,13 @@ func serve(args map[string]string) error {
 		fmt.Fprintln(w, "hello from qemutest guest")
 	}))
 	fmt.Println("qemutest: listening on port", port)
-	waitPowerButton()
+	waitPowerPress(button)
 	fmt.Println("qemutest: power button pressed")
 	return nil
 }
 
-// waitPowerButton blocks until the "Power Button" input device reports
-// KEY_POWER.
-func waitPowerButton() {
+// openPowerButton waits for the "Power Button" input device and opens it.
+func openPowerButton() *os.File {
 	var dev string
 	for dev == "" {
 		names, _ := filepath.Glob("/sys/class/input/event*/device/name")
@@ -178,6 +181,11 @@ func waitPowerButton() {
 		fmt.Println("qemutest: error:", err)
 		select {}
 	}
+	return f
+}
+
+// waitPowerPress blocks until the power button device f reports KEY_POWER.
+func waitPowerPress(f *os.File) {
 	var ev [24]byte // struct input_event on amd64
 	for {
 		if _, err := f.Read(ev[:]); err != nil {
