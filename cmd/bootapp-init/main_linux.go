@@ -103,7 +103,8 @@ func (in *initProc) run() {
 
 	in.loadModules()
 	ctx := context.Background()
-	in.goSafe("power button", func() { in.watchPowerButton(ctx) })
+	buttonReady := make(chan struct{})
+	in.goSafe("power button", func() { in.watchPowerButton(ctx, buttonReady) })
 
 	var wg sync.WaitGroup
 	var dataErr error
@@ -116,6 +117,14 @@ func (in *initProc) run() {
 	}
 	if err := in.ensureAccounts(); err != nil {
 		in.log.Printf("accounts: %v", err)
+	}
+	// Start the app only once a power button press can be seen: a
+	// health-checked deploy may stop the VM as soon as the app answers.
+	// The device is normally open long before this point; the bound only
+	// matters on a machine without one.
+	select {
+	case <-buttonReady:
+	case <-time.After(time.Second):
 	}
 	in.supervise(sigs)
 }

@@ -16,10 +16,19 @@ const powerButtonWait = 5 * time.Second
 // for a shutdown when one reports a press of KEY_POWER (an ACPI power button
 // event: QEMU's system_powerdown, a cloud's "stop"). It keeps looking for
 // devices until powerButtonWait has passed since it started, since ACPI
-// may register more than one.
-func (in *initProc) watchPowerButton(ctx context.Context) {
+// may register more than one. It closes ready once the first device is
+// open, or when it gives up.
+func (in *initProc) watchPowerButton(ctx context.Context, ready chan<- struct{}) {
 	deadline := time.Now().Add(powerButtonWait)
 	opened := map[string]bool{}
+	signalled := false
+	signal := func() {
+		if !signalled {
+			signalled = true
+			close(ready)
+		}
+	}
+	defer signal()
 	for {
 		paths, _ := filepath.Glob("/sys/class/input/event*/device/name")
 		for _, p := range paths {
@@ -38,6 +47,7 @@ func (in *initProc) watchPowerButton(ctx context.Context) {
 			opened[ev] = true
 			in.log.Printf("power: listening on /dev/input/%s (%s)", ev, powerButtonName)
 			in.goSafe("power button "+ev, func() { in.readPowerButton(f) })
+			signal()
 		}
 		if time.Now().After(deadline) {
 			if len(opened) == 0 {
