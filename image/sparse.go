@@ -1,13 +1,14 @@
 package image
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 
 	"github.com/diskfs/go-diskfs/backend"
+
+	"github.com/bootapp/bootapp/internal/sparse"
 )
 
 // sparseFile is the go-diskfs storage backend our writers use. It wraps a
@@ -120,13 +121,13 @@ func (s *sparseFile) writeOut(p []byte, off int64) error {
 	// First aligned block boundary at or after off.
 	blk := (off + zeroRun - 1) / zeroRun * zeroRun
 	for !s.noPunch && blk+zeroRun <= end {
-		if !isZero(p[blk-off : blk-off+zeroRun]) {
+		if !sparse.IsZero(p[blk-off : blk-off+zeroRun]) {
 			blk += zeroRun
 			continue
 		}
 		// A zero run starts at blk; find where it ends.
 		zEnd := blk + zeroRun
-		for zEnd+zeroRun <= end && isZero(p[zEnd-off:zEnd-off+zeroRun]) {
+		for zEnd+zeroRun <= end && sparse.IsZero(p[zEnd-off:zEnd-off+zeroRun]) {
 			zEnd += zeroRun
 		}
 		if err := s.pwrite(p[pos-off:blk-off], pos); err != nil {
@@ -203,18 +204,3 @@ func (s *sparseFile) Writable() (backend.WritableFile, error) { return s, nil }
 
 // Path implements backend.Storage.
 func (s *sparseFile) Path() string { return s.path }
-
-// isZero reports whether b holds only zero bytes.
-func isZero(b []byte) bool {
-	// Comparing against a zero block lets the runtime's vectorised memequal
-	// do the work; a byte loop is several times slower.
-	var zero [zeroRun]byte
-	for len(b) > 0 {
-		n := min(len(b), len(zero))
-		if !bytes.Equal(b[:n], zero[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
-}

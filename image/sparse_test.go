@@ -113,20 +113,3 @@ func TestSparseFileRandom(t *testing.T) {
 		t.Error("file contents differ from the model")
 	}
 }
-
-func TestIsZero(t *testing.T) {
-	tests := []struct {
-		b    []byte
-		want bool
-	}{
-		{nil, true},
-		{make([]byte, 10000), true},
-		{append(make([]byte, 9999), 1), false},
-		{[]byte{1}, false},
-	}
-	for _, tt := range tests {
-		if got := isZero(tt.b); got != tt.want {
-			t.Errorf("isZero(%d bytes) = %v, want %v", len(tt.b), got, tt.want)
-		}
-	}
-}
