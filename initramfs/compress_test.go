@@ -220,7 +220,7 @@ func TestConcatenated(t *testing.T) {
 			seg = decompress(t, c, want)
 		}
 		got := readArchive(t, seg)
-		if len(got) != 2 || got[0].Name != "seg" || got[1].Name != "seg/"+string(rune('a'+i)) || got[1].Body != string(c) {
+		if len(got) != 3 || got[0].Name != "." || got[1].Name != "seg" || got[2].Name != "seg/"+string(rune('a'+i)) || got[2].Body != string(c) {
 			t.Fatalf("segment %d (%s) holds %+v", i, c, got)
 		}
 	}

@@ -43,7 +43,10 @@
 // between segments; so segments may be freely mixed and one may be cached as
 // bytes and copied in front of another. Close never closes the destination.
 //
-// Each segment writes the parent directories it needs (mode 0755) again,
+// Every segment starts with an entry for the root directory itself (".",
+// mode 0755): the kernel creates its rootfs with mode 1777, which would let
+// any user of the guest add files at the top of the tree. Each segment
+// writes the parent directories it needs (mode 0755) again,
 // and the kernel applies the last mode it sees for a directory. A segment
 // that adds files beneath a directory with another mode (a sticky /tmp, a
 // 0700 home) should therefore Mkdir that directory first, with its mode.

@@ -73,8 +73,9 @@ func ExampleWriter() {
 		fmt.Println(h.Inode, h.Mode, h.Name)
 	}
 	// Output:
-	// 1 040755 etc
-	// 2 0100644 etc/hostname
-	// 3 040755 sbin
-	// 4 0120777 sbin/init -> /init
+	// 1 040755 .
+	// 2 040755 etc
+	// 3 0100644 etc/hostname
+	// 4 040755 sbin
+	// 5 0120777 sbin/init -> /init
 }

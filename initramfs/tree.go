@@ -12,18 +12,39 @@ import (
 
 // AddTree copies the host directory tree src into the archive at dst (an
 // absolute archive path): directories, regular files with their permission
-// and setuid/setgid/sticky bits, and symbolic links with their targets
-// verbatim. Entries are written in lexical order, depth first, so the same
-// tree always gives the same archive; host owners, times and inode numbers
-// are not copied (the Writer's Options apply). dst itself gets src's mode.
-// Hard links become independent copies. Any other file type (device,
-// FIFO, socket) fails with ErrUnsupportedType. AddTree stops when ctx is
-// cancelled, returning ctx's error.
+// bits, and symbolic links with their targets verbatim. Entries are written
+// in lexical order, depth first, so the same tree always gives the same
+// archive; host owners, times and inode numbers are not copied (the
+// Writer's Options apply). dst itself gets src's mode. Hard links become
+// independent copies. Any other file type (device, FIFO, socket) fails
+// with ErrUnsupportedType. AddTree stops when ctx is cancelled, returning
+// ctx's error.
 //
 // Modes are kept as they are on the host: a tree readable only by its
-// owner stays so in the guest, where root owns it. If src is a regular
+// owner stays so in the guest, where root owns it. The one exception is
+// the setuid and setgid bits of files, which are dropped: every entry is
+// owned by the Writer's owner (root by default), so a file that is setuid
+// to some user on the host would be setuid root in the guest. Directories
+// keep theirs (setgid on a directory only sets the group of new files).
+// AddTreeOptions says which files lost those bits. If src is a regular
 // file, it is copied to dst.
 func AddTree(ctx context.Context, w *Writer, dst string, src string) error {
+	return AddTreeOptions(ctx, w, dst, src, TreeOptions{})
+}
+
+// TreeOptions tune AddTreeOptions.
+type TreeOptions struct {
+	// Stripped, if set, is called for each regular file whose setuid or
+	// setgid bits were dropped, with its archive name and its host mode,
+	// so that the caller can tell the user.
+	Stripped func(name string, hostMode fs.FileMode)
+}
+
+// setID are the mode bits AddTree drops from files.
+const setID = fs.ModeSetuid | fs.ModeSetgid
+
+// AddTreeOptions is AddTree with options.
+func AddTreeOptions(ctx context.Context, w *Writer, dst string, src string, opts TreeOptions) error {
 	if _, err := cleanName(dst); err != nil {
 		return fmt.Errorf("initramfs: add tree %s: %w", src, err)
 	}
@@ -59,15 +80,16 @@ func AddTree(ctx context.Context, w *Writer, dst string, src string) error {
 			}
 			return w.Symlink(name, target)
 		case t.IsRegular():
-			return addFile(ctx, w, name, p)
+			return addFile(ctx, w, name, p, opts.Stripped)
 		default:
 			return fmt.Errorf("initramfs: add tree: %s is %v: %w (remove it or copy it elsewhere)", p, t, ErrUnsupportedType)
 		}
 	})
 }
 
-// addFile streams one host file into the archive.
-func addFile(ctx context.Context, w *Writer, name, p string) error {
+// addFile streams one host file into the archive, without its setuid and
+// setgid bits (reported to stripped, if set).
+func addFile(ctx context.Context, w *Writer, name, p string, stripped func(string, fs.FileMode)) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("initramfs: add tree: %w", err)
@@ -80,8 +102,15 @@ func addFile(ctx context.Context, w *Writer, name, p string) error {
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("initramfs: add tree: %s is %v: %w", p, info.Mode().Type(), ErrUnsupportedType)
 	}
+	mode := info.Mode() &^ fs.ModeType
+	if mode&setID != 0 {
+		if stripped != nil {
+			stripped(name, mode)
+		}
+		mode &^= setID
+	}
 	// CopyFile's errors name the archive path, which mirrors p.
-	return w.CopyFile(name, info.Mode()&^fs.ModeType, info.Size(), ctxReader{ctx, f})
+	return w.CopyFile(name, mode, info.Size(), ctxReader{ctx, f})
 }
 
 // ctxReader stops reading when its context is done, so that copying a big

@@ -43,6 +43,7 @@ func TestAddTree(t *testing.T) {
 	src := makeTree(t)
 	data := build(t, Options{}, func(w *Writer) error { return AddTree(context.Background(), w, "/opt/app", src) })
 	want := []entry{
+		{Name: ".", Mode: dir | 0o755},
 		{Name: "opt", Mode: dir | 0o755},
 		{Name: "opt/app", Mode: dir | 0o755},
 		{Name: "opt/app/Config.toml", Mode: reg | 0o640},

@@ -71,9 +71,11 @@ type Options struct {
 
 // Writer writes one initramfs segment: a newc cpio archive, optionally
 // compressed. Names are absolute slash-separated paths ("/etc/x"); they are
-// stored without the leading slash, as the kernel expects. Parent
-// directories are written automatically, mode 0755, the first time they are
-// needed. Entries get sequential inode numbers, the Options' mtime and
+// stored without the leading slash, as the kernel expects. The first entry
+// is always the root directory itself ("."), mode 0755 and owned like every
+// other entry: without it the kernel leaves its rootfs at mode 1777, writable
+// by every user of the guest. Parent directories are written automatically,
+// mode 0755, the first time they are needed. Entries get sequential inode numbers, the Options' mtime and
 // owner, and one link each, so the output depends only on the calls made.
 //
 // A Writer is not safe for concurrent use. After an error that leaves the
@@ -89,6 +91,7 @@ type Writer struct {
 	dst   *countWriter   // what reaches the caller's writer
 	seen  map[string]fs.FileMode
 	inode int64
+	root  bool  // the "." entry is written
 	err   error // sticky: the archive is broken
 	done  bool
 	copy  []byte
@@ -271,6 +274,9 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
+	if err := w.writeRoot(); err != nil {
+		return err
+	}
 	if err := w.cw.Close(); err != nil {
 		return w.fail(fmt.Errorf("initramfs: write trailer: %w", err))
 	}
@@ -374,8 +380,31 @@ func (w *Writer) dir(rel string, mode fs.FileMode) error {
 	return w.header(rel, fileMode(mode)|cpio.TypeDir, 0, 2)
 }
 
-// header writes one entry header with the Writer's fixed metadata.
+// rootName is the archive name of the root directory. The kernel's
+// unpacker applies a directory entry's owner and mode even when the
+// directory exists, so each concatenated segment may carry one.
+const rootName = "."
+
+// writeRoot writes the root directory entry, once, before any other.
+func (w *Writer) writeRoot() error {
+	if w.root {
+		return nil
+	}
+	w.root = true
+	return w.entry(rootName, fileMode(dirMode)|cpio.TypeDir, 0, 2)
+}
+
+// header writes one entry header with the Writer's fixed metadata, after
+// the root directory's.
 func (w *Writer) header(rel string, mode cpio.FileMode, size int64, links int) error {
+	if err := w.writeRoot(); err != nil {
+		return err
+	}
+	return w.entry(rel, mode, size, links)
+}
+
+// entry writes one header.
+func (w *Writer) entry(rel string, mode cpio.FileMode, size int64, links int) error {
 	w.inode++
 	err := w.cw.WriteHeader(&cpio.Header{
 		Name:    rel,

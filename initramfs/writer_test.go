@@ -110,14 +110,15 @@ func TestWriterEntries(t *testing.T) {
 				copyFile("/usr/lib/modules/a.ko", 0o600, 3, "abc"),
 			},
 			want: []entry{
-				{Name: "etc", Mode: dir | 0o755, Inode: 1, Links: 2},
-				{Name: "etc/bootapp", Mode: dir | 0o755, Inode: 2, Links: 2},
-				{Name: "etc/bootapp/init.json", Mode: reg | 0o644, Body: "{}", Inode: 3, Links: 1},
-				{Name: "etc/hosts", Mode: reg | 0o644, Body: "127.0.0.1 localhost\n", Inode: 4, Links: 1},
-				{Name: "usr", Mode: dir | 0o755, Inode: 5, Links: 2},
-				{Name: "usr/lib", Mode: dir | 0o755, Inode: 6, Links: 2},
-				{Name: "usr/lib/modules", Mode: dir | 0o755, Inode: 7, Links: 2},
-				{Name: "usr/lib/modules/a.ko", Mode: reg | 0o600, Body: "abc", Inode: 8, Links: 1},
+				{Name: ".", Mode: dir | 0o755, Inode: 1, Links: 2},
+				{Name: "etc", Mode: dir | 0o755, Inode: 2, Links: 2},
+				{Name: "etc/bootapp", Mode: dir | 0o755, Inode: 3, Links: 2},
+				{Name: "etc/bootapp/init.json", Mode: reg | 0o644, Body: "{}", Inode: 4, Links: 1},
+				{Name: "etc/hosts", Mode: reg | 0o644, Body: "127.0.0.1 localhost\n", Inode: 5, Links: 1},
+				{Name: "usr", Mode: dir | 0o755, Inode: 6, Links: 2},
+				{Name: "usr/lib", Mode: dir | 0o755, Inode: 7, Links: 2},
+				{Name: "usr/lib/modules", Mode: dir | 0o755, Inode: 8, Links: 2},
+				{Name: "usr/lib/modules/a.ko", Mode: reg | 0o600, Body: "abc", Inode: 9, Links: 1},
 			},
 		},
 		{
@@ -132,14 +133,15 @@ func TestWriterEntries(t *testing.T) {
 				mkdir("/bin", 0o755), // made implicitly with this mode: no-op
 			},
 			want: []entry{
-				{Name: "tmp", Mode: dir | cpio.ModeSticky | 0o777, Inode: 1, Links: 2},
-				{Name: "bin", Mode: dir | 0o755, Inode: 2, Links: 2},
-				{Name: "bin/su", Mode: reg | cpio.ModeSetuid | cpio.ModeSetgid | 0o755, Body: "x", Inode: 3, Links: 1},
-				{Name: "sbin", Mode: link | 0o777, Body: "bin", Inode: 4, Links: 1},
-				{Name: "lib64", Mode: dir | 0o755, Inode: 5, Links: 2},
-				{Name: "lib64/ld.so", Mode: link | 0o777, Body: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Inode: 6, Links: 1},
-				{Name: "app", Mode: dir | 0o755, Inode: 7, Links: 2},
-				{Name: "app/empty", Mode: reg | 0o400, Inode: 8, Links: 1},
+				{Name: ".", Mode: dir | 0o755, Inode: 1, Links: 2},
+				{Name: "tmp", Mode: dir | cpio.ModeSticky | 0o777, Inode: 2, Links: 2},
+				{Name: "bin", Mode: dir | 0o755, Inode: 3, Links: 2},
+				{Name: "bin/su", Mode: reg | cpio.ModeSetuid | cpio.ModeSetgid | 0o755, Body: "x", Inode: 4, Links: 1},
+				{Name: "sbin", Mode: link | 0o777, Body: "bin", Inode: 5, Links: 1},
+				{Name: "lib64", Mode: dir | 0o755, Inode: 6, Links: 2},
+				{Name: "lib64/ld.so", Mode: link | 0o777, Body: "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", Inode: 7, Links: 1},
+				{Name: "app", Mode: dir | 0o755, Inode: 8, Links: 2},
+				{Name: "app/empty", Mode: reg | 0o400, Inode: 9, Links: 1},
 			},
 		},
 		{
@@ -147,13 +149,14 @@ func TestWriterEntries(t *testing.T) {
 			opts: Options{UID: 1000, GID: 100, ModTime: time.Date(2024, 1, 2, 3, 4, 5, 6, time.UTC)},
 			ops:  []op{file("/a/b", 0o644, "b")},
 			want: []entry{
-				{Name: "a", Mode: dir | 0o755, UID: 1000, GID: 100, MTime: 1704164645, Inode: 1, Links: 2},
-				{Name: "a/b", Mode: reg | 0o644, Body: "b", UID: 1000, GID: 100, MTime: 1704164645, Inode: 2, Links: 1},
+				{Name: ".", Mode: dir | 0o755, UID: 1000, GID: 100, MTime: 1704164645, Inode: 1, Links: 2},
+				{Name: "a", Mode: dir | 0o755, UID: 1000, GID: 100, MTime: 1704164645, Inode: 2, Links: 2},
+				{Name: "a/b", Mode: reg | 0o644, Body: "b", UID: 1000, GID: 100, MTime: 1704164645, Inode: 3, Links: 1},
 			},
 		},
 		{
-			name: "empty archive is only a trailer",
-			want: nil,
+			name: "empty archive is the root and a trailer",
+			want: []entry{{Name: ".", Mode: dir | 0o755, Inode: 1, Links: 2}},
 		},
 	}
 	for _, tt := range tests {
@@ -379,7 +382,7 @@ func TestGNUCpio(t *testing.T) {
 	if err != nil {
 		t.Fatalf("cpio -it: %v\n%s", err, out)
 	}
-	wantList := "tmp\ninit\netc\netc/bootapp\netc/bootapp/init.json\napp\napp/data.bin\nbin\napp/current\n"
+	wantList := ".\ntmp\ninit\netc\netc/bootapp\netc/bootapp/init.json\napp\napp/data.bin\nbin\napp/current\n"
 	if string(out) != wantList {
 		t.Fatalf("cpio -it listed\n%s\nwant\n%s", out, wantList)
 	}
@@ -396,6 +399,7 @@ func TestGNUCpio(t *testing.T) {
 		mode fs.FileMode
 		body string
 	}{
+		{".", fs.ModeDir | 0o755, ""},
 		{"tmp", fs.ModeDir | fs.ModeSticky | 0o777, ""},
 		{"init", 0o755, "#!/bin/sh\necho hi\n"},
 		{"etc/bootapp", fs.ModeDir | 0o755, ""},
