@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // TestBootQEMUPlatform boots the real Debian kernel under QEMU (TCG,
@@ -21,32 +23,18 @@ import (
 // disk, the virtio NIC, the virtio RNG and the ACPI "Power Button" input
 // device all appear, and reports on the serial console.
 func TestBootQEMUPlatform(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("boots QEMU with the real kernel (tens of seconds); set BOOTAPP_E2E=1 to run it")
-	}
-	needFile(t, realDeb)
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Fatalf("qemu-system-x86_64 not installed: %v", err)
-	}
+	testutil.NeedE2E(t, "boots QEMU with the real kernel (tens of seconds)")
+	qemu := testutil.NeedCommand(t, "qemu-system-x86_64", "apt-get install -y qemu-system-x86 (or make deps)")
+	k := realKernel(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	k, err := Open(ctx, realDeb, Options{CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	mods, err := k.PlatformClosure(PlatformQEMU)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	dir := t.TempDir()
-	initBin := filepath.Join(dir, "init")
-	build := exec.CommandContext(ctx, "go", "build", "-o", initBin, "./testdata/guestinit")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build guest init: %v\n%s", err, out)
-	}
+	initBin := testutil.StaticBinary(t, "./testdata/guestinit", testutil.BuildOptions{Out: filepath.Join(dir, "init")})
 
 	var initrd bytes.Buffer
 	w := cpio.NewWriter(&initrd)

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -84,9 +85,14 @@ func TestParseBzImageTruncations(t *testing.T) {
 	}
 }
 
+// TestParseBzImageReal parses the bzImage of the newest cached kernel
+// package and checks it against the package: the release in the header is
+// the one in the boot/vmlinuz-<release> and lib/modules/<release> names
+// and in the package name, and the version string names the package
+// version.
 func TestParseBzImageReal(t *testing.T) {
-	needFile(t, realVmlinuz)
-	f, err := os.Open(realVmlinuz)
+	k := realKernel(t)
+	f, err := os.Open(k.ImagePath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +101,11 @@ func TestParseBzImageReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Release() != realRelease || !strings.Contains(b.Version, "Debian 6.1.192-2") {
-		t.Errorf("Version = %q", b.Version)
+	if b.Release() != k.Release || filepath.Base(k.ModulesDir) != b.Release() || k.Package != "linux-image-"+b.Release() {
+		t.Errorf("header release %q, file name release %q, modules dir %s, package %s: want one release", b.Release(), k.Release, k.ModulesDir, k.Package)
+	}
+	if !strings.Contains(b.Version, "Debian "+k.PackageVersion+" ") {
+		t.Errorf("Version = %q, want it to name the package version %s", b.Version, k.PackageVersion)
 	}
 	if b.Protocol < 0x020F || b.XLoadFlags&XLFKernel64 == 0 || b.XLoadFlags&XLFEFIHandover64 == 0 {
 		t.Errorf("protocol %s, xloadflags %v", b.ProtocolString(), b.XLoadFlags)

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"bytes"
+	"context"
 	"debug/elf"
 	"encoding/binary"
 	"maps"
@@ -12,22 +13,21 @@ import (
 	"testing"
 
 	"github.com/bootapp/bootapp/internal/deb/debtest"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
-// Real packages on the development machine; tests that need them skip
-// with a message when they are absent.
-const (
-	realDeb     = "/tmp/kc/linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"
-	realMetaDeb = "/tmp/kc/linux-image-cloud-amd64_6.1.192-2_amd64.deb"
-	realVmlinuz = "/tmp/kc/x/boot/vmlinuz-6.1.0-56-cloud-amd64"
-	realRelease = "6.1.0-56-cloud-amd64"
-)
-
-func needFile(t testing.TB, p string) {
+// realKernel opens the newest kernel package in the bootapp cache (what
+// `mkbootapp fetch` downloads), unpacked into that cache as a build would
+// do. Without the package the test fails when BOOTAPP_E2E=1 and skips
+// otherwise, naming the fix.
+func realKernel(t testing.TB) *Kernel {
 	t.Helper()
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("%s not available (%v): put the Debian kernel packages in /tmp/kc to run this test", p, err)
+	deb := testutil.KernelDeb(t)
+	k, err := Open(context.Background(), deb, Options{CacheDir: testutil.CacheDir()})
+	if err != nil {
+		t.Fatalf("open %s: %v", deb, err)
 	}
+	return k
 }
 
 // fakeKO builds a minimal ELF64 relocatable file with a .modinfo section
