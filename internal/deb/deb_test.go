@@ -7,16 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bootapp/bootapp/internal/deb/debtest"
-)
-
-const (
-	realKernelDeb = "/tmp/kc/linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"
-	realBootDeb   = "/tmp/kc/systemd-boot-efi_252.39-1~deb12u2_amd64.deb"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 func synthetic(t testing.TB, compression string) []byte {
@@ -227,10 +225,12 @@ func TestExtractFile(t *testing.T) {
 	}
 }
 
+// TestRealPackages reads the newest cached kernel and systemd-boot-efi
+// packages (`mkbootapp fetch`): the boot loader is a PE file, the kernel
+// package's control fields name the kernel release its files carry, and a
+// cut-off package reports truncation.
 func TestRealPackages(t *testing.T) {
-	if _, err := os.Stat(realBootDeb); err != nil {
-		t.Skipf("real .deb files not available (%v); put the Debian packages in /tmp/kc to run this test", err)
-	}
+	realKernelDeb, realBootDeb := testutil.KernelDeb(t), testutil.LoaderDeb(t)
 	b, err := ExtractFile(context.Background(), realBootDeb, "usr/lib/systemd/boot/efi/systemd-bootx64.efi")
 	if err != nil {
 		t.Fatal(err)
@@ -251,8 +251,34 @@ func TestRealPackages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Package != "linux-image-6.1.0-56-cloud-amd64" || c.Version != "6.1.192-2" || c.Architecture != "amd64" {
-		t.Fatalf("control = %q %q %q", c.Package, c.Version, c.Architecture)
+	// The file name is <Package>_<Version>_<Architecture>.deb (apt-get
+	// download's naming, with ':' of an epoch escaped), and the package
+	// ships boot/vmlinuz-<release> for its linux-image-<release> name.
+	wantName := c.Package + "_" + strings.ReplaceAll(c.Version, ":", "%3a") + "_" + c.Architecture + ".deb"
+	if filepath.Base(realKernelDeb) != wantName || c.Architecture != "amd64" || !strings.HasPrefix(c.Package, "linux-image-") {
+		t.Fatalf("control = %q %q %q, file %s", c.Package, c.Version, c.Architecture, filepath.Base(realKernelDeb))
+	}
+	release := strings.TrimPrefix(c.Package, "linux-image-")
+	tr, err := rd.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if path.Clean(h.Name) == "boot/vmlinuz-"+release {
+			found = true
+			break
+		}
+	}
+	if !found {
+		t.Errorf("%s has no boot/vmlinuz-%s", realKernelDeb, release)
 	}
 	// Truncating a real package inside data.tar.xz must be reported as
 	// truncation when the caller pulls from Data.
@@ -285,9 +311,7 @@ func FuzzReader(f *testing.F) {
 }
 
 func BenchmarkExtractBootloader(b *testing.B) {
-	if _, err := os.Stat(realBootDeb); err != nil {
-		b.Skipf("real .deb not available: %v", err)
-	}
+	realBootDeb := testutil.LoaderDeb(b)
 	st, _ := os.Stat(realBootDeb)
 	for b.Loop() {
 		if _, err := ExtractFile(context.Background(), realBootDeb, "usr/lib/systemd/boot/efi/systemd-bootx64.efi"); err != nil {
@@ -298,9 +322,7 @@ func BenchmarkExtractBootloader(b *testing.B) {
 }
 
 func BenchmarkReadKernelDeb(b *testing.B) {
-	if _, err := os.Stat(realKernelDeb); err != nil {
-		b.Skipf("real .deb not available: %v", err)
-	}
+	realKernelDeb := testutil.KernelDeb(b)
 	for b.Loop() {
 		f, err := os.Open(realKernelDeb)
 		if err != nil {

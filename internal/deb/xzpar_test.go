@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/bootapp/bootapp/internal/deb/debtest"
+	"github.com/bootapp/bootapp/internal/testutil"
 	"github.com/ulikunitz/xz"
 )
 
@@ -129,7 +130,7 @@ func TestParallelXZDamage(t *testing.T) {
 func TestParallelXZAgainstXZUtils(t *testing.T) {
 	bin, err := exec.LookPath("xz")
 	if err != nil {
-		t.Skip("xz (xz-utils) not installed; cannot cross-check against the reference encoder")
+		testutil.Missing(t, "xz is not installed, so the decoder cannot be cross-checked against the reference encoder", "apt-get install -y xz-utils (or make deps)")
 	}
 	data := testData(1 << 20)
 	cmd := exec.Command(bin, "-T2", "--block-size=200KiB", "-6", "-c")
@@ -147,12 +148,8 @@ func TestParallelXZAgainstXZUtils(t *testing.T) {
 // TestParallelXZRealKernel checks the parallel decoder against the xz
 // package's on the real kernel package's data.tar.xz (5 blocks).
 func TestParallelXZRealKernel(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("decodes 100 MB twice (many seconds); set BOOTAPP_E2E=1 to run it")
-	}
-	if _, err := os.Stat(realKernelDeb); err != nil {
-		t.Skipf("%s not available: %v", realKernelDeb, err)
-	}
+	testutil.NeedE2E(t, "decodes 100 MB twice (many seconds)")
+	realKernelDeb := testutil.KernelDeb(t)
 	member := func() io.Reader {
 		f, err := os.Open(realKernelDeb)
 		if err != nil {
