@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // appBinary builds testdata/httpapp, a 9 MB static Go web server, and
 // returns its bytes: the typical app the builder packs.
 func appBinary(b *testing.B) []byte {
 	b.Helper()
-	data, err := os.ReadFile(buildGo(b, "testdata/httpapp", b.TempDir()))
+	data, err := os.ReadFile(testutil.StaticBinary(b, "./testdata/httpapp", testutil.BuildOptions{Flags: []string{"-trimpath"}}))
 	if err != nil {
 		b.Fatal(err)
 	}

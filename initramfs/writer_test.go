@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cavaliergopher/cpio"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // entry is one archive record as read back, for comparisons.
@@ -361,15 +363,12 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
-// lookTool returns the path of a command-line tool or skips the test,
-// saying how to install it.
+// lookTool returns the path of a command-line tool from the Debian
+// package pkg; when it is missing the test fails with BOOTAPP_E2E=1 and
+// skips otherwise, saying how to install it (testutil.NeedCommand).
 func lookTool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not installed: apt-get install -y %s to run this test", name, pkg)
-	}
-	return p
+	return testutil.NeedCommand(t, name, "apt-get install -y "+pkg+" (or make deps)")
 }
 
 func TestGNUCpio(t *testing.T) {
