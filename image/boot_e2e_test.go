@@ -16,15 +16,15 @@ import (
 	"github.com/cavaliergopher/cpio"
 
 	"github.com/bootapp/bootapp/internal/testutil"
+	"github.com/bootapp/bootapp/internal/testutil/kerneltest"
 )
 
-// Inputs of the end-to-end boot test, as installed on the build machine.
+// The UEFI firmware of the end-to-end boot tests (Debian package ovmf),
+// and the line their guest prints.
 const (
-	e2eKernel     = "/tmp/kc/x/boot/vmlinuz-6.1.0-56-cloud-amd64"
-	e2eLoaderDebs = "/tmp/kc/systemd-boot-efi_*.deb"
-	ovmfCode      = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	ovmfVars      = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-	bootMarker    = "BOOTAPP-IMAGE-E2E-OK"
+	ovmfCode   = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	ovmfVars   = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	bootMarker = "BOOTAPP-IMAGE-E2E-OK"
 )
 
 // e2eInit is the guest's /init: it prints the marker on the console and
@@ -54,88 +54,24 @@ func main() {
 // kernel with OVMF under QEMU (TCG), and checks that the disk is unchanged
 // afterwards.
 func TestBootE2E(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("SKIP: set BOOTAPP_E2E=1 to boot a disk in QEMU (takes ~10-60 s)")
-	}
+	testutil.NeedE2E(t, "boots a disk in QEMU (about 10-60 s)")
 	qemu := needTool(t, "qemu-system-x86_64", "qemu-system-x86")
-	dpkgDeb := needTool(t, "dpkg-deb", "dpkg")
-	goTool := needTool(t, "go", "golang")
-	for _, p := range []string{e2eKernel, ovmfCode, ovmfVars} {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("BOOTAPP_E2E=1 but %s is missing: %v", p, err)
-		}
-	}
-	debs, _ := filepath.Glob(e2eLoaderDebs)
-	if len(debs) == 0 {
-		t.Fatalf("BOOTAPP_E2E=1 but no %s", e2eLoaderDebs)
-	}
 	dir := t.TempDir()
-
-	// systemd-boot, from its package.
-	if out, err := exec.Command(dpkgDeb, "-x", debs[len(debs)-1], filepath.Join(dir, "sdboot")).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x %s: %v: %s", debs[len(debs)-1], err, out)
-	}
-	loader, err := os.ReadFile(filepath.Join(dir, "sdboot/usr/lib/systemd/boot/efi/systemd-bootx64.efi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kernel, err := os.ReadFile(e2eKernel)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	// A static Go /init in a gzip'd newc cpio.
-	if err := os.WriteFile(filepath.Join(dir, "init.go"), []byte(e2eInit), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command(goTool, "build", "-trimpath", "-ldflags=-s -w", "-o", "init", "init.go")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GO111MODULE=off")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build /init: %v: %s", err, out)
-	}
-	initBin, err := os.ReadFile(filepath.Join(dir, "init"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var initrd bytes.Buffer
-	zw := gzip.NewWriter(&initrd)
-	cw := cpio.NewWriter(zw)
-	for _, e := range []struct {
-		name string
-		mode cpio.FileMode
-		data []byte
-	}{
-		{"dev", cpio.TypeDir | 0o755, nil},
-		{"init", cpio.TypeReg | 0o755, initBin},
-	} {
-		if err := cw.WriteHeader(&cpio.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.data)), Links: 1}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := cw.Write(e.data); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := cw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	loader, kernel, initrd := e2eBootFiles(t, dir)
 
 	disk := filepath.Join(dir, "boot.raw")
 	start := time.Now()
-	err = WriteBootDisk(context.Background(), disk, &BootFiles{
+	err := WriteBootDisk(context.Background(), disk, &BootFiles{
 		Loader:  loader,
 		Kernel:  kernel,
-		Initrd:  initrd.Bytes(),
+		Initrd:  initrd,
 		Cmdline: "console=ttyS0 panic=-1",
 		Title:   "bootapp: e2e",
 	}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("boot disk written in %v (kernel %s, initramfs %s)", time.Since(start), fmtSize(int64(len(kernel))), fmtSize(int64(initrd.Len())))
+	t.Logf("boot disk written in %v (kernel %s, initramfs %s)", time.Since(start), fmtSize(int64(len(kernel))), fmtSize(int64(len(initrd))))
 	before := testutil.FileSHA256(t, disk)
 
 	vars := filepath.Join(dir, "OVMF_VARS.fd")
@@ -204,4 +140,65 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// e2eBootFiles returns the inputs of the end-to-end boot disks, the way a
+// build gets them: systemd-boot from the newest cached systemd-boot-efi
+// package, the kernel unpacked from the newest cached kernel package, and
+// a gzip'd newc initramfs whose static /init (e2eInit) prints bootMarker
+// and powers off. It checks the OVMF firmware too; dir is scratch space.
+func e2eBootFiles(t *testing.T, dir string) (loader, kernel, initrd []byte) {
+	t.Helper()
+	for _, p := range []string{ovmfCode, ovmfVars} {
+		testutil.NeedFile(t, p, "apt-get install -y ovmf (or make deps)")
+	}
+	dpkgDeb := needTool(t, "dpkg-deb", "dpkg")
+	deb := testutil.LoaderDeb(t)
+	if out, err := exec.Command(dpkgDeb, "-x", deb, filepath.Join(dir, "sdboot")).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x %s: %v: %s", deb, err, out)
+	}
+	loader, err := os.ReadFile(filepath.Join(dir, "sdboot/usr/lib/systemd/boot/efi/systemd-bootx64.efi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernel, err = os.ReadFile(kerneltest.Open(t).ImagePath); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := os.WriteFile(filepath.Join(dir, "init.go"), []byte(e2eInit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	initPath := testutil.StaticBinary(t, "init.go", testutil.BuildOptions{
+		Out: filepath.Join(dir, "init"), Dir: dir,
+		Flags: []string{"-trimpath", "-ldflags=-s -w"}, Env: []string{"GO111MODULE=off"},
+	})
+	initBin, err := os.ReadFile(initPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	cw := cpio.NewWriter(zw)
+	for _, e := range []struct {
+		name string
+		mode cpio.FileMode
+		data []byte
+	}{
+		{"dev", cpio.TypeDir | 0o755, nil},
+		{"init", cpio.TypeReg | 0o755, initBin},
+	} {
+		if err := cw.WriteHeader(&cpio.Header{Name: e.name, Mode: e.mode, Size: int64(len(e.data)), Links: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cw.Write(e.data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return loader, kernel, buf.Bytes()
 }

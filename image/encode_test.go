@@ -2,7 +2,6 @@ package image
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -14,15 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cavaliergopher/cpio"
-
 	"github.com/bootapp/bootapp/image/gce"
+	"github.com/bootapp/bootapp/image/internal/sparsetest"
 	"github.com/bootapp/bootapp/image/qcow2"
+	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/image/vhd"
 	"github.com/bootapp/bootapp/image/vmdk"
-	"github.com/bootapp/bootapp/internal/sparse"
-	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
 	"github.com/bootapp/bootapp/internal/testutil"
+	"github.com/bootapp/bootapp/internal/testutil/kerneltest"
 )
 
 // qemuFormat is the qemu-img driver name of each format (GCE has none).
@@ -73,9 +71,7 @@ func verifyEncoded(t *testing.T, f Format, img sparsetest.Image, out string) {
 
 func TestEncode(t *testing.T) {
 	sparsetest.NeedQemuImg(t)
-	if _, err := exec.LookPath("tar"); err != nil {
-		t.Skip("GNU tar not installed: cannot check GCE archives")
-	}
+	needTool(t, "tar", "tar") // GNU tar checks the GCE archives
 	dir := t.TempDir()
 	imgs := []sparsetest.Image{sparsetest.Small(t, dir), sparsetest.Large(t, dir)}
 	for _, f := range Formats() {
@@ -179,8 +175,9 @@ func TestVMDKExtentName(t *testing.T) {
 }
 
 // realisticImage builds a 70 MiB sparse raw image shaped like our boot
-// disk: GPT and FAT metadata, a 14 MB LZ4 kernel (the real Debian one when
-// /tmp/kc holds it, else random bytes), a 6 MB zstd-like initramfs
+// disk: GPT and FAT metadata, the real 14 MB LZ4 Debian kernel (from the
+// newest cached kernel package; the benchmark fails without it, as random
+// bytes would measure something else), a 6 MB zstd-like initramfs
 // (random bytes) and the backup GPT at the end.
 func realisticImage(b *testing.B) (path string, dataBytes int64) {
 	b.Helper()
@@ -201,10 +198,9 @@ func realisticImage(b *testing.B) (path string, dataBytes int64) {
 		}
 		return p
 	}
-	kernel, err := os.ReadFile("/tmp/kc/x/boot/vmlinuz-6.1.0-56-cloud-amd64")
+	kernel, err := os.ReadFile(kerneltest.Open(b).ImagePath)
 	if err != nil {
-		b.Logf("real kernel not found (%v): using 14 MB of random bytes", err)
-		kernel = rnd(14 << 20)
+		b.Fatal(err)
 	}
 	writes := []struct {
 		off int64
@@ -269,10 +265,10 @@ func BenchmarkEncode(b *testing.B) {
 			ours := b.Elapsed().Seconds() / float64(b.N)
 			fi, _ := os.Stat(out)
 			b.ReportMetric(float64(fi.Size()), "out-bytes")
-			cmd := qemuConvertCmd(f, src, out+".ref")
-			if _, err := exec.LookPath(cmd.Path); err != nil {
-				b.Logf("%s not installed: no reference timing", cmd.Path)
-				return
+			if f == GCE {
+				needTool(b, "tar", "tar")
+			} else {
+				needTool(b, "qemu-img", "qemu-utils")
 			}
 			const runs = 3
 			var best time.Duration
@@ -301,14 +297,8 @@ func BenchmarkEncode(b *testing.B) {
 // proves that firmware, boot loader and kernel read the encoded disks
 // correctly, and reports the encoded sizes of a real boot disk.
 func TestEncodedBootE2E(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("set BOOTAPP_E2E=1 to boot encoded disks in QEMU (about a minute per format)")
-	}
-	for _, tool := range []string{"qemu-system-x86_64", "dpkg-deb", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("BOOTAPP_E2E=1 but %s is missing", tool)
-		}
-	}
+	testutil.NeedE2E(t, "boots encoded disks in QEMU (about a minute per format)")
+	needTool(t, "qemu-system-x86_64", "qemu-system-x86")
 	dir := t.TempDir()
 	raw := encE2EBootDisk(t, dir)
 	for _, f := range []Format{VMDKSparse, VMDKStream, QCOW2, VHD} {
@@ -352,48 +342,13 @@ func TestEncodedBootE2E(t *testing.T) {
 }
 
 // encE2EBootDisk writes the boot disk of TestEncodedBootE2E and returns its
-// path; it mirrors TestBootE2E's inputs.
+// path; it has TestBootE2E's inputs (e2eBootFiles).
 func encE2EBootDisk(t *testing.T, dir string) string {
 	t.Helper()
-	debs, _ := filepath.Glob(e2eLoaderDebs)
-	if len(debs) == 0 {
-		t.Fatalf("BOOTAPP_E2E=1 but no %s", e2eLoaderDebs)
-	}
-	if o, err := exec.Command("dpkg-deb", "-x", debs[len(debs)-1], filepath.Join(dir, "sdboot")).CombinedOutput(); err != nil {
-		t.Fatalf("dpkg-deb -x: %v: %s", err, o)
-	}
-	loader, err := os.ReadFile(filepath.Join(dir, "sdboot/usr/lib/systemd/boot/efi/systemd-bootx64.efi"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	kernel, err := os.ReadFile(e2eKernel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "init.go"), []byte(e2eInit), 0o644)
-	build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", "init", "init.go")
-	build.Dir = dir
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "GO111MODULE=off")
-	if o, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build /init: %v: %s", err, o)
-	}
-	initBin, err := os.ReadFile(filepath.Join(dir, "init"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var initrd bytes.Buffer
-	zw := gzip.NewWriter(&initrd)
-	cw := cpio.NewWriter(zw)
-	cw.WriteHeader(&cpio.Header{Name: "dev", Mode: cpio.TypeDir | 0o755, Links: 1})
-	cw.WriteHeader(&cpio.Header{Name: "init", Mode: cpio.TypeReg | 0o755, Size: int64(len(initBin)), Links: 1})
-	cw.Write(initBin)
-	if err := cw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	zw.Close()
+	loader, kernel, initrd := e2eBootFiles(t, dir)
 	raw := filepath.Join(dir, "boot.raw")
 	if err := WriteBootDisk(context.Background(), raw, &BootFiles{
-		Loader: loader, Kernel: kernel, Initrd: initrd.Bytes(),
+		Loader: loader, Kernel: kernel, Initrd: initrd,
 		Cmdline: "console=ttyS0 panic=-1", Title: "bootapp: encode e2e",
 	}, 0); err != nil {
 		t.Fatal(err)

@@ -7,17 +7,16 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
-// needTool returns the path of an external tool, or skips the test loudly
-// when it is not installed.
+// needTool returns the path of an external tool from the Debian package
+// pkg; when it is not installed the test fails with BOOTAPP_E2E=1 and
+// skips otherwise, saying how to install it (testutil.NeedCommand).
 func needTool(t testing.TB, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("SKIP: %s is not installed (apt-get install %s); this check needs it", name, pkg)
-	}
-	return p
+	return testutil.NeedCommand(t, name, "apt-get install -y "+pkg+" (or make deps)")
 }
 
 // run runs a command and returns its combined output and exit code.
