@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 
 	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/bytesize"
 )
 
 // Config is the configuration of a `source "bootapp" "NAME"` block. Every
@@ -92,9 +92,10 @@ type Config struct {
 	// used, which deletes it first.
 	OutputDir string `mapstructure:"output_directory"`
 
-	// Size of the boot disk: a number of MiB, or a number with a unit
-	// suffix (K, M, G, T; binary units; "512M", "1G"). Defaults to what the
-	// contents need, at least 66 MiB.
+	// Size of the boot disk: a number of MiB, or a number with a binary
+	// unit (B, K, M, G, T, also KiB, MiB, ...; "512M", "1.5G"). Decimal
+	// units (MB, GB) are refused. Defaults to what the contents need, at
+	// least 66 MiB.
 	DiskSize string `mapstructure:"disk_size"`
 	// Formats of the boot disk: "raw", "vmdk", "vmdk-stream", "qcow2",
 	// "vhd", "gce". Defaults to ["raw"].
@@ -406,12 +407,12 @@ const minBootDisk = 66 << 20
 
 func (c *Config) prepareDisks(v *validator) {
 	if c.DiskSize != "" {
-		n, err := parseSize(c.DiskSize)
+		n, err := bytesize.Parse(c.DiskSize, bytesize.MiB)
 		switch {
 		case err != nil:
 			v.fail("disk_size", "%v", err)
 		case n < minBootDisk:
-			v.fail("disk_size", "%s is smaller than the minimum of 66M (the ESP must be FAT32 of at least 64 MiB)", c.DiskSize)
+			v.fail("disk_size", "%q is smaller than the minimum of 66M (the ESP must be FAT32 of at least 64 MiB)", c.DiskSize)
 		}
 		c.spec.BootDisk.Size = n
 	}
@@ -435,7 +436,7 @@ func (c *Config) prepareDisks(v *validator) {
 		return
 	}
 	if c.DataVolumeSize != "" {
-		n, err := parseSize(c.DataVolumeSize)
+		n, err := bytesize.Parse(c.DataVolumeSize, bytesize.MiB)
 		switch {
 		case err != nil:
 			v.fail("data_volume_size", "%v", err)
@@ -574,46 +575,4 @@ func (c *Config) checkWithEngine(v *validator) {
 		return
 	}
 	v.fail("(spec)", "%s", msg)
-}
-
-// parseSize parses a size as Packer's QEMU builder does for disk_size: a
-// bare number is MiB; a K, M, G or T suffix (optionally followed by "iB" or
-// "B", all binary units) selects the unit. Hand-written because the rule is
-// Packer's convention, which no common library implements exactly.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	if strings.HasPrefix(t, "-") {
-		return 0, fmt.Errorf("%q must not be negative", s)
-	}
-	upper := strings.ToUpper(t)
-	upper = strings.TrimSuffix(upper, "IB")
-	upper = strings.TrimSuffix(upper, "B")
-	shift := 20
-	if upper != "" {
-		switch upper[len(upper)-1] {
-		case 'K':
-			shift = 10
-		case 'M':
-			shift = 20
-		case 'G':
-			shift = 30
-		case 'T':
-			shift = 40
-		default:
-			shift = -1
-		}
-		if shift >= 0 {
-			upper = upper[:len(upper)-1]
-		} else {
-			shift = 20
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(upper), 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%q is not a size: want a number of MiB or a number with a K, M, G or T suffix (\"512M\", \"2G\")", s)
-	}
-	if n > (1<<62)>>shift {
-		return 0, fmt.Errorf("%q is too large", s)
-	}
-	return n << shift, nil
 }

@@ -181,7 +181,7 @@ func TestPrepareErrorsNameTheField(t *testing.T) {
 		{"bootloader checksum", base("bootloader_url", "https://x/b.deb", "bootloader_checksum", "abc"), "bootloader_checksum", "not a checksum"},
 		{"cache_dir is a file", base("cache_dir", deb), "cache_dir", "not a directory"},
 		{"negative disk_size", base("disk_size", "-1G"), "disk_size", "negative"},
-		{"garbage disk_size", base("disk_size", "big"), "disk_size", "not a size"},
+		{"garbage disk_size", base("disk_size", "big"), "disk_size", "does not start with a number"},
 		{"small disk_size", base("disk_size", "10M"), "disk_size", "minimum"},
 		{"bad format", base("formats", []string{"iso"}), "formats", "unknown image format"},
 		{"format twice", base("formats", []string{"raw", "img"}), "formats", "twice"},
@@ -231,32 +231,76 @@ func TestPrepareReportsEveryError(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	tests := []struct {
+// TestPrepareSizes checks the plugin's rule for disk_size and
+// data_volume_size: a bare number is MiB (as in Packer's QEMU builder), units
+// are binary, and every refusal names the option and says what is accepted.
+func TestPrepareSizes(t *testing.T) {
+	appFile, _, _ := fixture(t)
+	ok := []struct {
 		in   string
 		want int64
-		ok   bool
 	}{
-		{"100", 100 << 20, true},
-		{"512M", 512 << 20, true},
-		{"512MiB", 512 << 20, true},
-		{"2G", 2 << 30, true},
-		{"2gb", 2 << 30, true},
-		{"64K", 64 << 10, true},
-		{"1T", 1 << 40, true},
-		{" 3G ", 3 << 30, true},
-		{"0", 0, true},
-		{"", 0, false},
-		{"G", 0, false},
-		{"-1", 0, false},
-		{"1.5G", 0, false},
-		{"1X", 0, false},
-		{"99999999999T", 0, false},
+		{"100", 100 << 20},
+		{"512M", 512 << 20},
+		{"512MiB", 512 << 20},
+		{"512mi", 512 << 20},
+		{"2G", 2 << 30},
+		{"2g", 2 << 30},
+		{"1.5G", 3 << 29},
+		{"131072K", 128 << 20},
+		{"1T", 1 << 40},
+		{" 3G ", 3 << 30},
+		{"1 GiB", 1 << 30},
+		{"134217728B", 128 << 20},
+		{"100.5", 201 << 19},
 	}
-	for _, tt := range tests {
-		got, err := parseSize(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.ok)
+	for _, tt := range ok {
+		for _, field := range []string{"disk_size", "data_volume_size"} {
+			var c Config
+			if _, err := c.Prepare(map[string]interface{}{"app_path": appFile, field: tt.in}); err != nil {
+				t.Errorf("%s = %q: %v", field, tt.in, err)
+				continue
+			}
+			got := c.Spec().DataVolume.Size
+			if field == "disk_size" {
+				got = c.Spec().BootDisk.Size
+			}
+			if got != tt.want {
+				t.Errorf("%s = %q: %d bytes, want %d", field, tt.in, got, tt.want)
+			}
+		}
+	}
+	// An empty string is the unset option (the default size), so it is
+	// not in this table.
+	bad := []struct{ in, want string }{
+		{"G", "does not start with a number"},
+		{"inf", "does not start with a number"},
+		{"NaN", "does not start with a number"},
+		{"-1", "negative"},
+		{"-1G", "negative"},
+		{"99999999999T", "too large"},
+		{"9223372036854775807", "too large"},
+		{"0.0000001", "not a whole number of bytes"},
+		{"0.1K", "not a whole number of bytes"},
+		{"2gb", "decimal unit gb"},
+		{"100MB", "decimal unit MB"},
+		{"1X", `unknown unit "X"`},
+		{"1e3", `unknown unit "e3"`},
+		{".5G", "digits on both sides"},
+	}
+	for _, tt := range bad {
+		for _, field := range []string{"disk_size", "data_volume_size"} {
+			var c Config
+			_, err := c.Prepare(map[string]interface{}{"app_path": appFile, field: tt.in})
+			if err == nil {
+				t.Errorf("%s = %q accepted", field, tt.in)
+				continue
+			}
+			msg := err.Error()
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(msg, field+": ") || !strings.Contains(msg, tt.want) ||
+				!strings.Contains(msg, "want a number of MiB, or a number with a binary unit") {
+				t.Errorf("%s = %q: error %q; want it to name %s, mention %q and say what is accepted", field, tt.in, msg, field, tt.want)
+			}
 		}
 	}
 }
