@@ -1,15 +1,13 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/bytesize"
 	"github.com/spf13/cobra"
 )
 
@@ -94,13 +92,13 @@ from a JSON file first, and flags given on the command line override it.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.config, "config", "", "read the build spec from this JSON file (flags override it)")
+	fl.StringVar(&f.config, "config", "", "read the build spec from this JSON file (flags override it; durations as \"10s\", sizes as \"1G\")")
 	fl.StringVar(&spec.App.Path, "app", "", "the app: a static linux/amd64 executable, or a directory holding one (with --entrypoint)")
 	fl.StringVar(&spec.App.Entrypoint, "entrypoint", "", "the executable inside the app directory")
 	fl.StringArrayVar(&spec.App.Args, "arg", nil, "argument for the app (repeat for several)")
 	fl.StringArrayVar(&spec.App.Env, "env", nil, "KEY=VALUE for the app's environment (repeat for several)")
 	fl.StringVar(&spec.App.WorkDir, "workdir", "", "the app's working directory (default: the data volume's mount point)")
-	fl.IntSliceVar(&spec.App.Ports, "port", nil, "TCP port the app listens on (repeat or comma-separate); `mkbootapp run` forwards them")
+	fl.IntSliceVar(&spec.App.Ports, "port", nil, "TCP port the app listens on (repeat or comma-separate); \"mkbootapp run\" forwards them")
 	fl.StringVar(&spec.App.Restart, "restart", "", "restart policy: no (power off when the app exits), on-failure, always")
 	fl.DurationVar(&spec.App.StopTimeout, "stop-timeout", 0, "time between SIGTERM and SIGKILL at shutdown (default 10s)")
 	fl.BoolVar(&spec.App.KeepDebug, "keep-debug", false, "copy the executable unchanged instead of stripping DWARF debug sections")
@@ -113,9 +111,9 @@ from a JSON file first, and flags given on the command line override it.`,
 	fl.StringVar(&spec.CacheDir, "cache", "", "cache directory (default $BOOTAPP_CACHE or ~/.cache/bootapp)")
 	fl.StringVar(&spec.Compression, "compression", "", "initramfs compression: none (default, boots fastest), zstd, xz, gzip")
 	fl.StringVar(&spec.Cmdline, "cmdline", "", "extra kernel command line arguments")
-	fl.StringVar(&f.diskSize, "disk-size", "", "boot disk size, e.g. 128M (default: just large enough)")
+	fl.StringVar(&f.diskSize, "disk-size", "", "boot disk size: bytes, or with a binary unit K, M, G, T, e.g. 128M (default: just large enough)")
 	fl.StringSliceVar(&f.formats, "format", nil, "boot disk formats: raw, vmdk, vmdk-stream, qcow2, vhd, gce (repeat or comma-separate; default raw)")
-	fl.StringVar(&f.dataSize, "data-size", "", "data volume size, e.g. 1G (default 1G)")
+	fl.StringVar(&f.dataSize, "data-size", "", "data volume size: bytes, or with a binary unit K, M, G, T, e.g. 1.5G (default 1G)")
 	fl.StringSliceVar(&f.dataFormats, "data-format", nil, "data volume formats (default raw)")
 	fl.StringVar(&spec.DataVolume.Label, "data-label", "", "data volume filesystem label (default bootapp-data)")
 	fl.BoolVar(&f.noData, "no-data", false, "build no data volume")
@@ -135,9 +133,7 @@ func (f *buildFlags) apply(cmd *cobra.Command, flags builder.Spec) (builder.Spec
 		if err != nil {
 			return s, fmt.Errorf("read config: %w", err)
 		}
-		dec := json.NewDecoder(strings.NewReader(string(b)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&s); err != nil {
+		if s, err = builder.ParseSpec(b); err != nil {
 			return s, fmt.Errorf("config %s: %w", f.config, err)
 		}
 	}
@@ -169,13 +165,13 @@ func (f *buildFlags) apply(cmd *cobra.Command, flags builder.Spec) (builder.Spec
 	over("no-data", func() { s.DataVolume.Disabled = f.noData })
 	var err error
 	if set("disk-size") {
-		if s.BootDisk.Size, err = parseSize(f.diskSize); err != nil {
-			return s, fmt.Errorf("--disk-size: %w", err)
+		if s.BootDisk.Size, err = parseSizeFlag("disk-size", f.diskSize, "omit --disk-size for a disk just large enough"); err != nil {
+			return s, err
 		}
 	}
 	if set("data-size") {
-		if s.DataVolume.Size, err = parseSize(f.dataSize); err != nil {
-			return s, fmt.Errorf("--data-size: %w", err)
+		if s.DataVolume.Size, err = parseSizeFlag("data-size", f.dataSize, "omit --data-size for the default 1G, or pass --no-data for no data volume"); err != nil {
+			return s, err
 		}
 	}
 	if set("format") {
@@ -216,32 +212,19 @@ func parseFormats(names []string) ([]image.Format, error) {
 	return out, nil
 }
 
-// parseSize reads sizes such as 1073741824, 512M, 1G, 1GiB, 100MB (binary
-// units: cloud volume sizes are GiB).
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := int64(1)
-	if n := len(t); n > 0 {
-		switch t[n-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
-		}
-		if mult != 1 {
-			t = t[:n-1]
-		}
+// parseSizeFlag reads the value of the size flag --name. A bare number is
+// bytes; units are binary (the rules of internal/bytesize). Zero is refused,
+// with zeroHint saying what to do instead: a zero size in the spec selects
+// the default, which the user did not ask for.
+func parseSizeFlag(name, value, zeroHint string) (int64, error) {
+	n, err := bytesize.Parse(value, bytesize.Byte)
+	if err != nil {
+		return 0, fmt.Errorf("--%s: %w", name, err)
 	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("%q is not a size (examples: 1073741824, 512M, 1G)", s)
+	if n == 0 {
+		return 0, fmt.Errorf("--%s: %q must be positive; %s", name, value, zeroHint)
 	}
-	return int64(v * float64(mult)), nil
+	return n, nil
 }
 
 func humanBytes(n int64) string {
