@@ -6,6 +6,7 @@ GO ?= go
 export BOOTAPP_CACHE ?= $(HOME)/.cache/bootapp
 DEMO_OUT ?= output/hello
 E2E_TIMEOUT ?= 50m
+TESTSUMMARY ?= bin/testsummary
 
 .PHONY: all deps demo demo-build test check e2e bench fmt vet generate clean
 
@@ -27,9 +28,13 @@ demo-build:
 	CGO_ENABLED=0 $(GO) build -o bin/hello ./examples/hello
 	bin/mkbootapp build --app bin/hello --port 8080 --health-path /healthz -o $(DEMO_OUT)
 
-## test: the whole suite, end-to-end boots in QEMU included (what CI runs).
+## test: the whole suite, end-to-end boots in QEMU included (what CI runs). It
+## prints each package's result and the output of failed tests, then the skipped
+## tests with their reasons, and ends with one line "N passed, N failed, N skipped"
+## (internal/cmd/testsummary reads go test -json); it fails when anything failed.
 test: deps vet fmt
-	BOOTAPP_E2E=1 $(GO) test -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./...
+	$(GO) build -o $(TESTSUMMARY) ./internal/cmd/testsummary
+	BOOTAPP_E2E=1 $(GO) test -json -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./... 2>&1 | $(TESTSUMMARY)
 
 ## check: fast checks only (no QEMU boots).
 check: vet fmt
