@@ -16,15 +16,9 @@ import (
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
-)
 
-// Kernel and boot loader packages present on the development machines (see
-// /work/shared/design.md); tests that need them skip with a message when
-// they are missing.
-const (
-	KernelDir     = "/tmp/kc/x"
-	KernelVersion = "6.1.0-56-cloud-amd64"
-	BootloaderDeb = "/tmp/kc/systemd-boot-efi_252.39-1~deb12u2_amd64.deb"
+	"github.com/bootapp/bootapp/internal/testutil"
+	"github.com/bootapp/bootapp/internal/testutil/kerneltest"
 )
 
 // Marker is the console line the guest prints once its init runs.
@@ -52,41 +46,22 @@ type Options struct {
 	Port int // HTTP port for Serve; default 8080
 }
 
-// modules are loaded in this order by the guest (dependencies first; checked
-// against each .ko's depends= in the 6.1 cloud kernel).
-var modules = []string{
-	"kernel/drivers/virtio/virtio_ring.ko",
-	"kernel/drivers/virtio/virtio.ko",
-	"kernel/drivers/virtio/virtio_pci_modern_dev.ko",
-	"kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
-	"kernel/drivers/virtio/virtio_pci.ko",
-	"kernel/net/core/failover.ko",
-	"kernel/drivers/net/net_failover.ko",
-	"kernel/drivers/net/virtio_net.ko",
-	"kernel/drivers/acpi/button.ko",
-	"kernel/drivers/input/evdev.ko",
-}
+// moduleNames are the modules the guest needs (network and ACPI power
+// button); the kernel's dependency graph adds what they depend on, and
+// the guest loads them in that order.
+var moduleNames = []string{"virtio_pci", "virtio_net", "button", "evdev"}
 
-// Available reports why BuildDisk cannot work here, or "" when it can.
-func Available() string {
-	for _, p := range []string{filepath.Join(KernelDir, "boot", "vmlinuz-"+KernelVersion), BootloaderDeb} {
-		if _, err := os.Stat(p); err != nil {
-			return fmt.Sprintf("test kernel or boot loader missing (%v)", err)
-		}
-	}
-	if _, err := exec.LookPath("dpkg-deb"); err != nil {
-		return "dpkg-deb not found"
-	}
-	return ""
-}
-
-// BuildDisk writes a bootable raw disk into dir and returns its path. It
-// fails the test on any error.
+// BuildDisk writes a bootable raw disk into dir and returns its path. The
+// kernel and systemd-boot come from the newest packages in the bootapp
+// cache (`mkbootapp fetch`, see internal/testutil); when they or dpkg-deb
+// are missing the test fails with BOOTAPP_E2E=1 and skips otherwise,
+// naming the fix. It fails the test on any other error.
 func BuildDisk(t testing.TB, dir string, o Options) string {
 	t.Helper()
-	if why := Available(); why != "" {
-		t.Skipf("cannot build a test disk: %s", why)
-	}
+	dpkgDeb := testutil.NeedCommand(t, "dpkg-deb", "apt-get install -y dpkg (or make deps)")
+	loaderDeb := testutil.LoaderDeb(t)
+	k := kerneltest.Open(t)
+	mods := kerneltest.Modules(t, k, moduleNames...)
 	if o.Port == 0 {
 		o.Port = 8080
 	}
@@ -96,14 +71,10 @@ func BuildDisk(t testing.TB, dir string, o Options) string {
 	work := t.TempDir()
 
 	// The guest init, static.
-	initPath := filepath.Join(work, "init")
 	_, self, _, _ := runtime.Caller(0)
-	build := exec.Command("go", "build", "-trimpath", "-o", initPath, ".")
-	build.Dir = filepath.Join(filepath.Dir(self), "guest")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build test guest: %v\n%s", err, out)
-	}
+	initPath := testutil.StaticBinary(t, ".", testutil.BuildOptions{
+		Out: filepath.Join(work, "init"), Dir: filepath.Join(filepath.Dir(self), "guest"), Flags: []string{"-trimpath"},
+	})
 
 	// The initramfs.
 	var initrd bytes.Buffer
@@ -131,12 +102,12 @@ func BuildDisk(t testing.TB, dir string, o Options) string {
 	}
 	addFile("init", 0o755, initBin)
 	var order strings.Builder
-	for _, m := range modules {
-		b, err := os.ReadFile(filepath.Join(KernelDir, "lib/modules", KernelVersion, m))
+	for _, m := range mods {
+		b, err := os.ReadFile(m.File)
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := "lib/modules/" + filepath.Base(m)
+		name := "lib/modules/" + filepath.Base(m.File)
 		addFile(name, 0o644, b)
 		fmt.Fprintf(&order, "/%s\n", name)
 	}
@@ -150,14 +121,14 @@ func BuildDisk(t testing.TB, dir string, o Options) string {
 
 	// systemd-boot.
 	deb := filepath.Join(work, "sdboot")
-	if out, err := exec.Command("dpkg-deb", "-x", BootloaderDeb, deb).CombinedOutput(); err != nil {
-		t.Fatalf("unpack %s: %v\n%s", BootloaderDeb, err, out)
+	if out, err := exec.Command(dpkgDeb, "-x", loaderDeb, deb).CombinedOutput(); err != nil {
+		t.Fatalf("unpack %s: %v\n%s", loaderDeb, err, out)
 	}
 	sdboot, err := os.ReadFile(filepath.Join(deb, "usr/lib/systemd/boot/efi/systemd-bootx64.efi"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	kernel, err := os.ReadFile(filepath.Join(KernelDir, "boot", "vmlinuz-"+KernelVersion))
+	kernel, err := os.ReadFile(k.ImagePath)
 	if err != nil {
 		t.Fatal(err)
 	}
