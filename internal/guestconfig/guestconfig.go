@@ -41,6 +41,19 @@ type Config struct {
 	// Restart is the restart policy: "no", "on-failure" or "always".
 	// When the app is not restarted and exits, the VM powers off.
 	Restart string `json:"restart,omitempty"`
+	// Security relaxes the guest's hardening; the zero value is the
+	// closed default.
+	Security Security `json:"security,omitzero"`
+}
+
+// Security lists the hardening steps of the init that can be relaxed.
+// Every field is false by default, which keeps the guest closed.
+type Security struct {
+	// AllowModuleLoading keeps kernel module loading possible after the
+	// init has loaded Modules. By default the init sets
+	// kernel.modules_disabled=1 before it starts the app, so that not even
+	// a process that became root can load code into the kernel.
+	AllowModuleLoading bool `json:"allow_module_loading,omitempty"`
 }
 
 // App describes the application process.
