@@ -101,7 +101,9 @@ func (in *initProc) run() {
 		in.fatal(fmt.Errorf("%s: %w", guestconfig.Path, err))
 	}
 
+	in.hardenKernel()
 	in.loadModules()
+	in.lockModules()
 	ctx := context.Background()
 	buttonReady := make(chan struct{})
 	in.goSafe("power button", func() { in.watchPowerButton(ctx, buttonReady) })
@@ -118,6 +120,7 @@ func (in *initProc) run() {
 	if err := in.ensureAccounts(); err != nil {
 		in.log.Printf("accounts: %v", err)
 	}
+	in.lockDown()
 	// Start the app only once a power button press can be seen: a
 	// health-checked deploy may stop the VM as soon as the app answers.
 	// The device is normally open long before this point; the bound only

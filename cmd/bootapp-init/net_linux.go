@@ -29,6 +29,9 @@ var errNoLink = errors.New("no ethernet interface")
 // background for as long as ctx lives.
 func (in *initProc) setupNetwork(ctx context.Context) {
 	start := time.Now()
+	if err := linkResolvConf("/etc/resolv.conf", resolvPath); err != nil {
+		in.log.Printf("net: %v", err)
+	}
 	if lo, err := netlink.LinkByName("lo"); err != nil {
 		in.log.Printf("net: find lo: %v", err)
 	} else if err := netlink.LinkSetUp(lo); err != nil {
@@ -95,7 +98,7 @@ func (in *initProc) dhcp(ctx context.Context) (*nclient4.Lease, error) {
 		} else if d := lease.ACK.DomainName(); d != "" {
 			search = []string{d}
 		}
-		if err := os.WriteFile("/etc/resolv.conf", []byte(resolvConf(dns, search)), 0o644); err != nil {
+		if err := os.WriteFile(resolvPath, []byte(resolvConf(dns, search)), 0o644); err != nil {
 			in.log.Printf("net: %v", err)
 		}
 	}

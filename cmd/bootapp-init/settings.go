@@ -62,6 +62,9 @@ type settings struct {
 	dhcpTimeout time.Duration
 	stopTimeout time.Duration
 	restart     restartPolicy
+	// allowModules keeps module loading enabled after boot
+	// (Security.AllowModuleLoading).
+	allowModules bool
 }
 
 // newSettings checks c and fills in the defaults.
@@ -80,6 +83,8 @@ func newSettings(c *guestconfig.Config) (*settings, error) {
 		dhcp:        c.Network.DHCP,
 		dhcpTimeout: time.Duration(c.Network.DHCPTimeoutSeconds) * time.Second,
 		stopTimeout: time.Duration(c.StopTimeoutSeconds) * time.Second,
+
+		allowModules: c.Security.AllowModuleLoading,
 	}
 	if !path.IsAbs(s.appPath) {
 		return nil, fmt.Errorf("%w: app path %q is not absolute: fix App.Path in the build spec", errBadConfig, s.appPath)
