@@ -2,37 +2,25 @@ package builder
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
-// benchInputs returns the cached packages, or skips the benchmark.
+// benchInputs returns the cached packages; a benchmark fails without
+// them, naming the fix.
 func benchInputs(b *testing.B) (cache, kdeb, ldeb string) {
 	b.Helper()
-	cache = DefaultCacheDir()
-	var err error
-	if kdeb, err = findNewest(filepath.Join(cache, cacheDebs), "linux-image-*-cloud-amd64_*.deb"); err != nil {
-		b.Skipf("SKIPPED: no kernel package in %s (make deps)", cache)
-	}
-	if ldeb, err = findNewest(filepath.Join(cache, cacheDebs), "systemd-boot-efi_*.deb"); err != nil {
-		b.Skipf("SKIPPED: no systemd-boot-efi package in %s (make deps)", cache)
-	}
-	return cache, kdeb, ldeb
+	return testInputs(b)
 }
 
 func benchApp(b *testing.B) string {
 	b.Helper()
-	dir := b.TempDir()
-	out := filepath.Join(dir, "hello")
-	if err := goBuild(out, "../examples/hello"); err != nil {
-		b.Fatal(err)
-	}
-	return out
+	return buildGoApp(b, "../examples/hello")
 }
 
 // BenchmarkBuild measures a warm-cache build of examples/hello: raw boot
@@ -88,9 +76,7 @@ func BenchmarkBuild(b *testing.B) {
 // BenchmarkBootToHTTP measures QEMU start (UEFI, OVMF) to the first HTTP 200
 // from examples/hello.
 func BenchmarkBootToHTTP(b *testing.B) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		b.Skip("SKIPPED: boots QEMU; run with BOOTAPP_E2E=1")
-	}
+	testutil.NeedE2E(b, "boots QEMU")
 	cache, kdeb, ldeb := benchInputs(b)
 	app := benchApp(b)
 	res, err := Build(context.Background(), Spec{

@@ -9,24 +9,14 @@ import (
 	"testing"
 
 	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/testutil"
 	"github.com/bootapp/bootapp/kernel"
 )
 
 // TestBuildBadInput checks that every kind of bad input gives a clear error
 // naming the problem and leaves no output directory behind.
 func TestBuildBadInput(t *testing.T) {
-	cache := DefaultCacheDir()
-	kdeb, err := findNewest(filepath.Join(cache, cacheDebs), "linux-image-*-cloud-amd64_*.deb")
-	if err != nil {
-		if os.Getenv("BOOTAPP_E2E") != "1" {
-			t.Skipf("SKIPPED: no kernel package in %s (run `make deps` or `mkbootapp fetch`)", cache)
-		}
-		_, kdeb, _ = testInputs(t)
-	}
-	ldeb, err := findNewest(filepath.Join(cache, cacheDebs), "systemd-boot-efi_*.deb")
-	if err != nil {
-		t.Fatalf("kernel cached but no systemd-boot-efi package: %v", err)
-	}
+	cache, kdeb, ldeb := testInputs(t)
 	tmp := t.TempDir()
 	app := buildGoApp(t, "../examples/hello")
 	armApp := buildGoApp(t, "../examples/hello", "GOARCH=arm64")
@@ -113,11 +103,7 @@ func (c *cancelAfter) Write(p []byte) (int, error) {
 // TestBuildCancelled cancels builds at several points and checks that
 // nothing is left behind.
 func TestBuildCancelled(t *testing.T) {
-	cache := DefaultCacheDir()
-	kdeb, err := findNewest(filepath.Join(cache, cacheDebs), "linux-image-*-cloud-amd64_*.deb")
-	if err != nil {
-		t.Skipf("SKIPPED: no kernel package in %s (run `make deps` or `mkbootapp fetch`)", cache)
-	}
+	cache, kdeb, _ := testInputs(t)
 	app := buildGoApp(t, "../examples/hello")
 	for _, at := range []string{"kernel", "initramfs", "wrote"} {
 		t.Run(at, func(t *testing.T) {
@@ -158,34 +144,8 @@ func TestWithDefaults(t *testing.T) {
 	}
 }
 
-func TestVersionLess(t *testing.T) {
-	tests := []struct{ a, b string }{
-		{"linux-image-6.1.0-9-cloud-amd64_6.1.27-1_amd64.deb", "linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb"},
-		{"systemd-boot-efi_252.38-1", "systemd-boot-efi_252.39-1"},
-		{"a1", "a10"},
-	}
-	for _, tc := range tests {
-		if !versionLess(tc.a, tc.b) || versionLess(tc.b, tc.a) {
-			t.Errorf("versionLess(%q, %q) wrong", tc.a, tc.b)
-		}
-	}
-}
-
-func TestResolveKernelPackageVersioned(t *testing.T) {
-	// Versioned names are used as they are, without asking apt.
-	for _, n := range []string{"linux-image-6.1.0-56-cloud-amd64", "linux-image-6.12.9-cloud-amd64"} {
-		got, err := resolveKernelPackage(context.Background(), n)
-		if err != nil || got != n {
-			t.Errorf("resolveKernelPackage(%q) = %q, %v", n, got, err)
-		}
-	}
-}
-
 func TestReadLoader(t *testing.T) {
-	ldeb, err := findNewest(filepath.Join(DefaultCacheDir(), cacheDebs), "systemd-boot-efi_*.deb")
-	if err != nil {
-		t.Skipf("SKIPPED: no systemd-boot-efi package in the cache (make deps)")
-	}
+	ldeb := testutil.LoaderDeb(t)
 	cache := t.TempDir()
 	first, err := readLoader(context.Background(), cache, ldeb)
 	if err != nil {

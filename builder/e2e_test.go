@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -21,41 +20,24 @@ import (
 // e2e skips the test unless BOOTAPP_E2E=1 (the README's `make test` sets it).
 func e2e(t *testing.T) {
 	t.Helper()
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("SKIPPED: end-to-end test boots QEMU; run with BOOTAPP_E2E=1 (make test)")
-	}
+	testutil.NeedE2E(t, "end-to-end test: builds an image and boots it in QEMU")
 }
 
-// testInputs returns the cached kernel and boot loader packages, fetching
-// them when the cache is empty (`make test` has done that already).
-func testInputs(t *testing.T) (cache, kernelDeb, loaderDeb string) {
+// testInputs returns the cache and its newest kernel and boot loader
+// packages, as a build without --kernel finds them; when they are missing
+// the test fails under BOOTAPP_E2E=1 (skips otherwise) saying to run
+// `mkbootapp fetch`.
+func testInputs(t testing.TB) (cache, kernelDeb, loaderDeb string) {
 	t.Helper()
-	cache = DefaultCacheDir()
-	k, l, err := Fetch(context.Background(), FetchOptions{CacheDir: cache})
-	if err != nil {
-		t.Fatalf("kernel and boot loader packages are needed (make deps): %v", err)
-	}
-	return cache, k, l
+	return testutil.CacheDir(), testutil.KernelDeb(t), testutil.LoaderDeb(t)
 }
 
 // buildGoApp compiles a Go main package (a directory or file below the
-// module root, or an absolute path) as a static linux/amd64 binary.
-func buildGoApp(t *testing.T, pkg string, env ...string) string {
+// module root, or an absolute path) as a static linux/amd64 binary; env
+// may override the target (e.g. "GOARCH=arm64").
+func buildGoApp(t testing.TB, pkg string, env ...string) string {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), filepath.Base(strings.TrimSuffix(pkg, ".go")))
-	if err := goBuild(out, pkg, env...); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func goBuild(out, pkg string, env ...string) error {
-	cmd := exec.Command("go", "build", "-o", out, pkg)
-	cmd.Env = append(append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64"), env...)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return nil
+	return testutil.StaticBinary(t, pkg, testutil.BuildOptions{Env: env})
 }
 
 func fileByRole(t *testing.T, r *Result, role Role, f image.Format) File {
@@ -78,8 +60,8 @@ func bootAndCount(t *testing.T, boot, data File, wantFirst int) {
 	start := time.Now()
 	vm, err := qemu.Start(ctx, qemu.Config{
 		Disks: []qemu.Disk{
-			{Path: boot.Path, Format: qemuFormat(boot.Format), ReadOnly: true},
-			{Path: data.Path, Format: qemuFormat(data.Format)},
+			{Path: boot.Path, Format: boot.Format, ReadOnly: true},
+			{Path: data.Path, Format: data.Format},
 		},
 		Forwards: []qemu.Forward{{GuestPort: 8080}},
 	})
@@ -129,14 +111,10 @@ func bootAndCount(t *testing.T, boot, data File, wantFirst int) {
 	}
 }
 
+// qemuFormat is QEMU's driver for f (internal/qemu holds the mapping).
 func qemuFormat(f image.Format) string {
-	switch f {
-	case image.QCOW2:
-		return "qcow2"
-	case image.VMDKSparse, image.VMDKStream:
-		return "vmdk"
-	}
-	return "raw"
+	d, _ := qemu.DriveFormatOf(f)
+	return d.Driver
 }
 
 // espOffset returns the byte offset and size of partition 1 via sfdisk.
@@ -261,6 +239,7 @@ func TestEndToEnd(t *testing.T) {
 // its data across boots.
 func TestEndToEndFormats(t *testing.T) {
 	e2e(t)
+	testutil.NeedCommand(t, "qemu-img", "apt-get install -y qemu-utils (or make deps)")
 	cache, kdeb, ldeb := testInputs(t)
 	app := buildGoApp(t, "../examples/hello")
 	res, err := Build(context.Background(), Spec{
