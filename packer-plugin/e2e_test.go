@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -43,9 +42,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("acceptance test with a real Packer build and a QEMU boot: set BOOTAPP_E2E=1 to run it")
-	}
+	testutil.NeedE2E(t, "acceptance test with a real Packer build and a QEMU boot (minutes)")
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +59,7 @@ func setup(t *testing.T) *env {
 	plugin := filepath.Join(e.dir, "packer-plugin-bootapp")
 	run(t, root, nil, "go", "build", "-o", plugin, "./packer-plugin")
 	e.app = filepath.Join(e.dir, "hello")
-	run(t, root, []string{"CGO_ENABLED=0"}, "go", "build", "-o", e.app, "./examples/hello")
+	e.app = testutil.StaticBinary(t, "./examples/hello", testutil.BuildOptions{Out: e.app, Dir: root})
 
 	e.vars = []string{
 		"PACKER_PLUGIN_PATH=" + filepath.Join(e.dir, "plugins"),
@@ -73,28 +70,9 @@ func setup(t *testing.T) *env {
 	}
 	run(t, e.dir, e.vars, e.packer, "plugins", "install", "--path", plugin, "github.com/bootapp/bootapp")
 
-	e.kernel = findDeb(t, "linux-image-*-cloud-amd64_*.deb")
-	e.loader = findDeb(t, "systemd-boot-efi_*.deb")
+	e.kernel = testutil.KernelDeb(t)
+	e.loader = testutil.LoaderDeb(t)
 	return e
-}
-
-// findDeb looks for a package in bootapp's cache, then in /tmp/kc.
-func findDeb(t *testing.T, pattern string) string {
-	t.Helper()
-	cache := os.Getenv("BOOTAPP_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "bootapp")
-	}
-	for _, dir := range []string{filepath.Join(cache, "debs"), "/tmp/kc"} {
-		m, _ := filepath.Glob(filepath.Join(dir, pattern))
-		if len(m) > 0 {
-			sort.Strings(m)
-			return m[len(m)-1]
-		}
-	}
-	t.Fatalf("no %s in %s/debs or /tmp/kc: run `mkbootapp fetch` first", pattern, cache)
-	return ""
 }
 
 func stderrOf(err error) string {
