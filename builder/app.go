@@ -3,15 +3,11 @@ package builder
 import (
 	"debug/elf"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 )
-
-// ErrBadApp is wrapped when the app cannot run on the target machine.
-var ErrBadApp = errors.New("app cannot be booted")
 
 // appLayout is the resolved app: what to copy into the initramfs and where
 // the entrypoint lands inside the guest.
@@ -30,63 +26,166 @@ func resolveApp(a App) (*appLayout, error) {
 	fi, err := os.Stat(a.Path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("app %s: %w: build your app first or fix the path", a.Path, ErrNotFound)
+			return nil, fieldErr(ErrNotFound, "app.path", "%s does not exist: build your app first or fix the path", a.Path)
 		}
-		return nil, fmt.Errorf("app %s: %w", a.Path, err)
+		return nil, fieldErr(err, "app.path", "%v", err)
 	}
 	l := &appLayout{src: a.Path}
 	if fi.IsDir() {
 		if a.Entrypoint == "" {
-			return nil, fmt.Errorf("app %s is a directory: %w: name the executable inside it with the entrypoint option", a.Path, ErrInvalidSpec)
+			return nil, specErr("app.entrypoint", "app %s is a directory: name the executable inside it as the entrypoint", a.Path)
 		}
 		rel := filepath.Clean(a.Entrypoint)
 		if filepath.IsAbs(rel) || rel == ".." || strings.HasPrefix(rel, "../") {
-			return nil, fmt.Errorf("%w: app.entrypoint %q must be a path inside %s", ErrInvalidSpec, a.Entrypoint, a.Path)
+			return nil, specErr("app.entrypoint", "%q must be a path inside %s", a.Entrypoint, a.Path)
 		}
 		l.isDir = true
-		l.entry = filepath.Join(a.Path, rel)
+		resolved, err := resolveInTree(a.Path, rel)
+		if err != nil {
+			return nil, err
+		}
+		l.entry = filepath.Join(a.Path, resolved)
 		l.guestPath = appInstallDir + "/" + filepath.ToSlash(rel)
 	} else {
 		l.entry = a.Path
 		l.guestPath = appInstallDir + "/" + filepath.Base(a.Path)
 	}
-	if err := checkExecutable(l.entry); err != nil {
+	field := "app.path"
+	if l.isDir {
+		field = "app.entrypoint"
+	}
+	if err := checkExecutable(field, l.entry); err != nil {
 		return nil, err
+	}
+	if l.isDir {
+		if err := checkGuestExecutable(a.Path, l.entry); err != nil {
+			return nil, err
+		}
 	}
 	return l, nil
 }
 
+// maxSymlinks bounds the symlinks followed to reach the entrypoint, as the
+// kernel's MAXSYMLINKS does.
+const maxSymlinks = 40
+
+// resolveInTree follows rel inside the app directory root the way the guest
+// will see it once root is copied to /app: each symlink on the way must be
+// relative and stay inside root (an absolute one, or one that leaves the
+// directory, dangles in the guest). It returns the resolved path relative
+// to root.
+func resolveInTree(root, rel string) (string, error) {
+	todo := strings.Split(filepath.ToSlash(rel), "/")
+	var done []string
+	for hops := 0; len(todo) > 0; {
+		c := todo[0]
+		todo = todo[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(done) == 0 {
+				return "", specErr("app.entrypoint", "%s leads out of the app directory %s, which is all the guest has", rel, root)
+			}
+			done = done[:len(done)-1]
+			continue
+		}
+		p := filepath.Join(root, filepath.Join(append(done, c)...))
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return "", fieldErr(ErrNotFound, "app.entrypoint", "app entrypoint %s: %v", filepath.Join(root, rel), err)
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			done = append(done, c)
+			continue
+		}
+		if hops++; hops > maxSymlinks {
+			return "", specErr("app.entrypoint", "%s: too many levels of symbolic links", filepath.Join(root, rel))
+		}
+		target, err := os.Readlink(p)
+		if err != nil {
+			return "", fieldErr(err, "app.entrypoint", "app entrypoint %s: %v", p, err)
+		}
+		if filepath.IsAbs(target) {
+			return "", specErr("app.entrypoint", "%s is a symbolic link to the absolute path %s, which does not exist in the guest (the app directory becomes %s): make the link relative to a file inside %s, or name the file itself as the entrypoint",
+				p, target, appInstallDir, root)
+		}
+		todo = append(strings.Split(filepath.ToSlash(target), "/"), todo...)
+	}
+	if len(done) == 0 {
+		return "", specErr("app.entrypoint", "%s is the app directory itself, not an executable inside it", rel)
+	}
+	return filepath.Join(done...), nil
+}
+
+// checkGuestExecutable makes sure the app user can execute entry (inside
+// the app directory root) in the guest, where root owns every file and the
+// app runs as an unprivileged user: the file and every directory on the way
+// need execute permission for others.
+func checkGuestExecutable(root, entry string) error {
+	fi, err := os.Stat(entry)
+	if err != nil {
+		return fieldErr(err, "app.entrypoint", "app entrypoint %s: %v", entry, err)
+	}
+	if fi.Mode().Perm()&0o001 == 0 {
+		return fieldErr(ErrBadApp, "app.entrypoint",
+			"app entrypoint %s has mode %04o: in the guest root owns every file and the app runs as an unprivileged user, who could not execute it: chmod o+rx %s",
+			entry, fi.Mode().Perm(), entry)
+	}
+	rel, err := filepath.Rel(root, filepath.Dir(entry))
+	if err != nil {
+		return fieldErr(err, "app.entrypoint", "app entrypoint %s: %v", entry, err)
+	}
+	dir := root
+	for _, c := range append([]string{""}, strings.Split(rel, string(filepath.Separator))...) {
+		if c == "." {
+			continue
+		}
+		dir = filepath.Join(dir, c)
+		di, err := os.Stat(dir)
+		if err != nil {
+			return fieldErr(err, "app.entrypoint", "app directory %s: %v", dir, err)
+		}
+		if di.Mode().Perm()&0o001 == 0 {
+			return fieldErr(ErrBadApp, "app.entrypoint",
+				"directory %s has mode %04o: in the guest the unprivileged app user could not reach the entrypoint through it: chmod o+rx %s",
+				dir, di.Mode().Perm(), dir)
+		}
+	}
+	return nil
+}
+
 // checkExecutable makes sure path is an x86_64 Linux ELF executable that
-// needs no dynamic loader: the guest has no libc.
-func checkExecutable(path string) error {
+// needs no dynamic loader: the guest has no libc. Errors name field.
+func checkExecutable(field, path string) error {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("app entrypoint %s: %w", path, ErrNotFound)
+			return fieldErr(ErrNotFound, field, "app entrypoint %s does not exist", path)
 		}
-		return fmt.Errorf("app entrypoint %s: %w", path, err)
+		return fieldErr(err, field, "app entrypoint: %v", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("app entrypoint %s: %w: not a regular file", path, ErrBadApp)
+		return fieldErr(ErrBadApp, field, "app entrypoint %s: not a regular file", path)
 	}
 	f, err := elf.Open(path)
 	if err != nil {
-		return fmt.Errorf("app entrypoint %s: %w: not an ELF executable (%v); bootapp boots Linux executables: build with GOOS=linux GOARCH=amd64", path, ErrBadApp, err)
+		return fieldErr(ErrBadApp, field, "app entrypoint %s: not an ELF executable (%v); bootapp boots Linux executables: build with GOOS=linux GOARCH=amd64", path, err)
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
-		return fmt.Errorf("app entrypoint %s: %w: built for %s, the image is x86_64: rebuild with GOARCH=amd64", path, ErrBadApp, f.Machine)
+		return fieldErr(ErrBadApp, field, "app entrypoint %s: built for %s, the image is x86_64: rebuild with GOARCH=amd64", path, f.Machine)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return fmt.Errorf("app entrypoint %s: %w: ELF type %s is not an executable", path, ErrBadApp, f.Type)
+		return fieldErr(ErrBadApp, field, "app entrypoint %s: ELF type %s is not an executable", path, f.Type)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("app entrypoint %s: %w: dynamically linked (needs a loader and libc the image does not have): build a static binary, e.g. CGO_ENABLED=0 go build", path, ErrBadApp)
+			return fieldErr(ErrBadApp, field, "app entrypoint %s: dynamically linked (needs a loader and libc the image does not have): build a static binary, e.g. CGO_ENABLED=0 go build", path)
 		}
 	}
 	if f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
-		return fmt.Errorf("app entrypoint %s: %w: built for %s, not Linux: rebuild with GOOS=linux", path, ErrBadApp, f.OSABI)
+		return fieldErr(ErrBadApp, field, "app entrypoint %s: built for %s, not Linux: rebuild with GOOS=linux", path, f.OSABI)
 	}
 	return nil
 }

@@ -1,9 +1,6 @@
 package builder
 
 import (
-	"errors"
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -11,6 +8,7 @@ import (
 
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/initramfs"
+	"github.com/bootapp/bootapp/internal/cache"
 )
 
 // Defaults applied by Build for zero Spec fields.
@@ -31,30 +29,12 @@ const (
 	guestHostnameMaxLength = 63
 )
 
-// ErrInvalidSpec is wrapped by every error about a Spec field.
-var ErrInvalidSpec = errors.New("invalid build spec")
-
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
-
-func specErr(field, format string, args ...any) error {
-	return fmt.Errorf("%w: %s: %s", ErrInvalidSpec, field, fmt.Sprintf(format, args...))
-}
 
 // DefaultCacheDir returns the cache directory used when Spec.CacheDir is
 // empty: $BOOTAPP_CACHE, else $XDG_CACHE_HOME/bootapp, else
 // ~/.cache/bootapp.
-func DefaultCacheDir() string {
-	if d := os.Getenv("BOOTAPP_CACHE"); d != "" {
-		return d
-	}
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "bootapp")
-	}
-	if h, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(h, ".cache", "bootapp")
-	}
-	return filepath.Join(os.TempDir(), "bootapp-cache")
-}
+func DefaultCacheDir() string { return cache.DefaultDir() }
 
 // WithDefaults returns a copy of s with every zero field set to its default,
 // and checks the fields that can be checked without touching the file
@@ -149,9 +129,24 @@ func (s Spec) WithDefaults() (Spec, error) {
 	default:
 		return s, specErr("app.restart", "%q is not one of no, on-failure, always", s.App.Restart)
 	}
-	for _, e := range s.App.Env {
+	for i, e := range s.App.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return s, specErr("app.env", "%q is not KEY=VALUE", e)
+		}
+		if strings.ContainsRune(e, 0) {
+			return s, specErr("app.env", "variable %d (%q) holds a NUL byte, which the guest cannot pass to the app (execve ends strings at NUL): remove it", i+1, e)
+		}
+	}
+	for i, a := range s.App.Args {
+		if strings.ContainsRune(a, 0) {
+			return s, specErr("app.args", "argument %d (%q) holds a NUL byte, which the guest cannot pass to the app (execve ends strings at NUL): remove it", i+1, a)
+		}
+	}
+	for _, f := range []struct{ field, v string }{
+		{"app.entrypoint", s.App.Entrypoint}, {"app.work_dir", s.App.WorkDir}, {"cmdline", s.Cmdline},
+	} {
+		if strings.ContainsRune(f.v, 0) {
+			return s, specErr(f.field, "%q holds a NUL byte: remove it", f.v)
 		}
 	}
 	for _, p := range s.App.Ports {

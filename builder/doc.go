@@ -16,13 +16,21 @@
 //     the kernel and the initramfs; image.WriteDataVolume writes the ext4
 //     data volume (an existing one in the output directory is kept: it holds
 //     the app's state);
-//  5. each requested format is encoded from the raw images, files are
-//     hashed, renamed from temporary names into place, and a manifest
-//     (NAME.manifest.json, the JSON form of Result) is written beside them.
+//  5. each requested format is encoded from the raw images and every output
+//     is hashed, all in a staging directory inside the output directory;
+//     the manifest (NAME.manifest.json, the JSON form of Result) is staged
+//     last, and only then is everything synced and renamed into place.
 //
-// Nothing is left behind on error or cancellation: every output is written
-// under a temporary name and renamed only when the whole build succeeded,
-// and an output directory created by the build is removed again.
+// A build is a transaction: on error or cancellation the output directory
+// holds exactly what it held before (one the build created is removed),
+// and no goroutine of the build outlives Build.
 //
-// Verify boots a built image in QEMU and waits for its health check.
+// Errors about a Spec field are *FieldError values that carry the field's
+// JSON path, so that each front door can name its own option; sentinel
+// errors (ErrInvalidSpec, ErrNotFound, ErrNotCached, ErrBadApp,
+// ErrOutputConflict) say what kind of problem it is.
+//
+// Booting a result (package builder/verify) and filling the cache (package
+// builder/fetch) live in packages of their own, so that a program that only
+// builds links neither QEMU's harness nor apt.
 package builder

@@ -5,73 +5,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
+
+	"github.com/bootapp/bootapp/internal/cache"
 )
-
-// Cache layout below Spec.CacheDir.
-const (
-	cacheDebs      = "debs"      // kernel and systemd-boot-efi packages (mkbootapp fetch)
-	cacheDownloads = "downloads" // files fetched from Spec.Kernel.URL, by checksum
-	cacheInitramfs = "initramfs" // compressed base segments, by content key
-	cacheLoaders   = "loaders"   // boot loaders extracted from packages
-)
-
-// ErrNotFound is wrapped when an input (kernel, boot loader, app) is missing.
-var ErrNotFound = errors.New("not found")
-
-// findNewest returns the lexically newest file in dir matching pattern, with
-// Debian versions compared roughly (dpkg's ordering is overkill for picking
-// the newest of a handful of cached packages).
-func findNewest(dir, pattern string) (string, error) {
-	m, err := filepath.Glob(filepath.Join(dir, pattern))
-	if err != nil {
-		return "", err
-	}
-	if len(m) == 0 {
-		return "", ErrNotFound
-	}
-	sort.Slice(m, func(i, j int) bool { return versionLess(m[i], m[j]) })
-	return m[len(m)-1], nil
-}
-
-// versionLess compares two strings treating runs of digits as numbers, so
-// 6.1.0-9 sorts before 6.1.0-56.
-func versionLess(a, b string) bool {
-	for a != "" && b != "" {
-		da, db := digitPrefix(a), digitPrefix(b)
-		if da != "" && db != "" {
-			na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
-			if len(na) != len(nb) {
-				return len(na) < len(nb)
-			}
-			if na != nb {
-				return na < nb
-			}
-			a, b = a[len(da):], b[len(db):]
-			continue
-		}
-		if a[0] != b[0] {
-			return a[0] < b[0]
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) < len(b)
-}
-
-func digitPrefix(s string) string {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return s[:i]
-}
 
 // resolveKernel returns the path of the kernel .deb to use.
 func resolveKernel(ctx context.Context, s *Spec) (string, error) {
@@ -79,16 +21,20 @@ func resolveKernel(ctx context.Context, s *Spec) (string, error) {
 	switch {
 	case k.Deb != "":
 		if _, err := os.Stat(k.Deb); err != nil {
-			return "", fmt.Errorf("kernel package %s: %w; pass an existing linux-image .deb or run `mkbootapp fetch`", k.Deb, ErrNotFound)
+			return "", fieldErr(ErrNotFound, "kernel.deb", "kernel package %s: %v: give an existing linux-image .deb", k.Deb, err)
 		}
 		return k.Deb, nil
 	case k.URL != "":
-		return download(ctx, filepath.Join(s.CacheDir, cacheDownloads), k.URL, k.Checksum)
+		p, err := download(ctx, filepath.Join(s.CacheDir, cache.Downloads), k.URL, k.Checksum)
+		if err != nil {
+			return "", &FieldError{Field: "kernel.url", Msg: err.Error(), Err: err}
+		}
+		return p, nil
 	}
-	dir := filepath.Join(s.CacheDir, cacheDebs)
-	p, err := findNewest(dir, "linux-image-*-cloud-amd64_*.deb")
+	dir := filepath.Join(s.CacheDir, cache.Debs)
+	p, err := cache.Newest(dir, cache.KernelPattern)
 	if err != nil {
-		return "", fmt.Errorf("no kernel package (linux-image-*-cloud-amd64_*.deb) in %s: %w; run `mkbootapp fetch` to download one, or pass --kernel", dir, ErrNotFound)
+		return "", fieldErr(ErrNotCached, "kernel.deb", "no kernel package (%s) in %s", cache.KernelPattern, dir)
 	}
 	return p, nil
 }
@@ -98,14 +44,14 @@ func resolveKernel(ctx context.Context, s *Spec) (string, error) {
 func resolveBootloader(s *Spec) (string, error) {
 	if s.Bootloader != "" {
 		if _, err := os.Stat(s.Bootloader); err != nil {
-			return "", fmt.Errorf("boot loader %s: %w; pass a systemd-boot-efi .deb or systemd-bootx64.efi, or run `mkbootapp fetch`", s.Bootloader, ErrNotFound)
+			return "", fieldErr(ErrNotFound, "bootloader", "boot loader %s: %v: give a systemd-boot-efi .deb or a systemd-bootx64.efi file", s.Bootloader, err)
 		}
 		return s.Bootloader, nil
 	}
-	dir := filepath.Join(s.CacheDir, cacheDebs)
-	p, err := findNewest(dir, "systemd-boot-efi_*.deb")
+	dir := filepath.Join(s.CacheDir, cache.Debs)
+	p, err := cache.Newest(dir, cache.LoaderPattern)
 	if err != nil {
-		return "", fmt.Errorf("no systemd-boot-efi package in %s: %w; run `mkbootapp fetch` to download it, or pass --bootloader", dir, ErrNotFound)
+		return "", fieldErr(ErrNotCached, "bootloader", "no systemd-boot-efi package (%s) in %s", cache.LoaderPattern, dir)
 	}
 	return p, nil
 }

@@ -4,19 +4,19 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/builder/fetch"
 	"github.com/spf13/cobra"
 )
 
 func newFetchCmd() *cobra.Command {
-	var o builder.FetchOptions
+	var o fetch.Options
 	cmd := &cobra.Command{
 		Use:   "fetch",
 		Short: "Download the Debian cloud kernel and systemd-boot into the cache (apt-get download)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Progress = cmd.ErrOrStderr()
-			k, l, err := builder.Fetch(cmd.Context(), o)
+			k, l, err := fetch.Packages(cmd.Context(), o)
 			if err != nil {
 				return err
 			}

@@ -27,6 +27,7 @@ func main() {
 	defer stop()
 	root := newRootCmd()
 	if err := root.ExecuteContext(ctx); err != nil {
+		err = renderError(err)
 		fmt.Fprintf(os.Stderr, "mkbootapp: %v\n", err)
 		if errors.Is(err, context.Canceled) {
 			os.Exit(130)

@@ -555,6 +555,7 @@ var specFields = map[string]string{
 	"data_volume.label":       "data_volume_label",
 	"data_volume.mount_point": "data_volume_mount_point",
 	"data_volume.formats":     "data_volume_formats",
+	"data_volume.disabled":    "skip_data_volume",
 	"health.port":             "health_check.port",
 	"health.path":             "health_check.path",
 	"health.timeout":          "health_check.timeout",
@@ -568,11 +569,10 @@ func (c *Config) checkWithEngine(v *validator) {
 	if err == nil {
 		return
 	}
-	msg := strings.TrimPrefix(err.Error(), builder.ErrInvalidSpec.Error()+": ")
-	field, rest, ok := strings.Cut(msg, ": ")
-	if name, known := specFields[field]; ok && known {
-		v.fail(name, "%s", rest)
+	var ee *engineError
+	if errors.As(renderEngineError(err), &ee) {
+		v.fail(ee.field, "%s", ee.msg)
 		return
 	}
-	v.fail("(spec)", "%s", msg)
+	v.fail("(spec)", "%s", err)
 }

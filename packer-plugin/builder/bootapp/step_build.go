@@ -33,6 +33,7 @@ func (s *stepBuild) Run(ctx context.Context, state multistep.StateBag) multistep
 	res, err := s.build(ctx, spec)
 	progress.Flush()
 	if err != nil {
+		err = renderEngineError(err)
 		if ctx.Err() != nil {
 			err = fmt.Errorf("bootapp build of %s interrupted: %w", spec.App.Path, err)
 		}

@@ -1,4 +1,4 @@
-package builder
+package fetch
 
 import (
 	"bufio"
@@ -10,11 +10,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+
+	"github.com/bootapp/bootapp/internal/cache"
 )
 
-// FetchOptions configures Fetch.
-type FetchOptions struct {
-	// CacheDir is the cache to fill. Default: DefaultCacheDir().
+// Options configures Packages.
+type Options struct {
+	// CacheDir is the cache to fill. Default: builder.DefaultCacheDir().
 	CacheDir string
 	// KernelPackage is the Debian kernel package, or a metapackage that
 	// depends on one. Default: linux-image-cloud-amd64.
@@ -23,12 +25,12 @@ type FetchOptions struct {
 	Progress io.Writer
 }
 
-// Fetch downloads the kernel and systemd-boot-efi packages into
+// Packages downloads the kernel and systemd-boot-efi packages into
 // CacheDir/debs with `apt-get download` (Debian and Ubuntu hosts), unless
 // they are there already. It returns the paths of both packages.
-func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, err error) {
+func Packages(ctx context.Context, o Options) (kernelDeb, loaderDeb string, err error) {
 	if o.CacheDir == "" {
-		o.CacheDir = DefaultCacheDir()
+		o.CacheDir = cache.DefaultDir()
 	}
 	if o.KernelPackage == "" {
 		o.KernelPackage = "linux-image-cloud-amd64"
@@ -37,9 +39,9 @@ func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, er
 		o.Progress = io.Discard
 	}
 	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", "", fmt.Errorf("fetch needs apt-get (a Debian or Ubuntu host); elsewhere download a linux-image-*-cloud-amd64 and a systemd-boot-efi .deb from Debian and pass them with --kernel and --bootloader")
+		return "", "", fmt.Errorf("fetch needs apt-get (a Debian or Ubuntu host); elsewhere download a linux-image-*-cloud-amd64 and a systemd-boot-efi .deb from Debian and build with their paths as the kernel and boot loader")
 	}
-	dir := filepath.Join(o.CacheDir, cacheDebs)
+	dir := filepath.Join(o.CacheDir, cache.Debs)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", fmt.Errorf("create cache %s: %w", dir, err)
 	}
@@ -53,11 +55,11 @@ func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, er
 		out  *string
 	}{
 		{pkg, pkg + "_*.deb", &kernelDeb},
-		{"systemd-boot-efi", "systemd-boot-efi_*.deb", &loaderDeb},
+		{"systemd-boot-efi", cache.LoaderPattern, &loaderDeb},
 	}
 	var missing []string
 	for _, w := range want {
-		if p, err := findNewest(dir, w.glob); err == nil {
+		if p, err := cache.Newest(dir, w.glob); err == nil {
 			*w.out = p
 			fmt.Fprintf(o.Progress, "cached: %s\n", p)
 			continue
@@ -77,7 +79,7 @@ func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, er
 			if *w.out != "" {
 				continue
 			}
-			p, err := findNewest(dir, w.glob)
+			p, err := cache.Newest(dir, w.glob)
 			if err != nil {
 				return "", "", fmt.Errorf("apt-get download %s left no %s in %s", w.pkg, w.glob, dir)
 			}
@@ -92,7 +94,7 @@ func Fetch(ctx context.Context, o FetchOptions) (kernelDeb, loaderDeb string, er
 // to the versioned linux-image package it depends on.
 func resolveKernelPackage(ctx context.Context, name string) (string, error) {
 	// A versioned package name has the release right after the prefix
-	// (linux-image-6.1.0-56-cloud-amd64); a metapackage does not.
+	// (linux-image-6.1.0-57-cloud-amd64); a metapackage does not.
 	if rest := strings.TrimPrefix(name, "linux-image-"); rest != name && rest != "" && rest[0] >= '0' && rest[0] <= '9' {
 		return name, nil
 	}

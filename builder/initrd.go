@@ -1,0 +1,174 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bootapp/bootapp/initramfs"
+	"github.com/bootapp/bootapp/internal/cache"
+	"github.com/bootapp/bootapp/internal/elfstrip"
+	"github.com/bootapp/bootapp/internal/guestconfig"
+	"github.com/bootapp/bootapp/internal/initbin"
+	"github.com/bootapp/bootapp/kernel"
+)
+
+// assembleInitramfs returns the initramfs: the cached base segment (guest
+// init and modules) followed by the app segment (guest configuration and
+// the app). logf receives progress lines.
+func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []kernel.Module, app *appLayout, logf func(string, ...any)) ([]byte, error) {
+	initBin, err := initbin.Init("amd64")
+	if err != nil {
+		return nil, err
+	}
+	modPaths := make([]string, len(mods))
+	for i, m := range mods {
+		modPaths[i] = "/lib/modules/" + k.Release + "/" + m.Path
+	}
+	comp, err := initramfs.ParseCompression(s.Compression)
+	if err != nil {
+		return nil, specErr("compression", "%v", err)
+	}
+	base, err := baseSegment(ctx, filepath.Join(s.CacheDir, cache.Initramfs), comp, initBin, mods, modPaths)
+	if err != nil {
+		return nil, err
+	}
+	cfgJSON, err := guestconfig.Marshal(guestConfig(s, app, modPaths))
+	if err != nil {
+		return nil, err
+	}
+
+	var buf bytes.Buffer
+	buf.Grow(len(base) + 8<<20)
+	buf.Write(base)
+	w, err := initramfs.NewWriterOptions(&buf, initramfs.Options{Compression: comp})
+	if err != nil {
+		return nil, err
+	}
+	if err := w.WriteFile(guestconfig.Path, 0o644, cfgJSON); err != nil {
+		return nil, err
+	}
+	if err := writeApp(ctx, w, s.App, app, logf); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("write initramfs: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// guestConfig is what the guest init reads from /etc/bootapp/init.json.
+func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config {
+	cfg := &guestconfig.Config{
+		Version:  guestconfig.Version,
+		Hostname: s.Name,
+		Modules:  modPaths,
+		App: guestconfig.App{
+			Path: app.guestPath,
+			Args: s.App.Args,
+			Env:  s.App.Env,
+			Dir:  s.App.WorkDir,
+			UID:  defaultAppUID,
+			GID:  defaultAppUID,
+		},
+		Data: guestconfig.Data{
+			Label:       s.DataVolume.Label,
+			MountPoint:  s.DataVolume.MountPoint,
+			Required:    !s.DataVolume.Disabled,
+			WaitSeconds: dataVolumeWaitSeconds,
+		},
+		Network:            guestconfig.Network{DHCP: true, DHCPTimeoutSeconds: dhcpTimeoutSeconds},
+		StopTimeoutSeconds: int((s.App.StopTimeout + time.Second - 1) / time.Second),
+		Restart:            s.App.Restart,
+	}
+	if s.DataVolume.Disabled {
+		cfg.Data.Label = ""
+	}
+	return cfg
+}
+
+// writeApp copies the app into the initramfs, stripping DWARF debug
+// information from the entrypoint unless asked to keep it: panics keep their
+// file:line traces (Go keeps them in .gopclntab), and the image shrinks by a
+// third for a typical Go binary.
+func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, logf func(string, ...any)) error {
+	if app.isDir {
+		if err := initramfs.AddTree(ctx, w, appInstallDir, app.src); err != nil {
+			return fmt.Errorf("copy app directory %s: %w", app.src, err)
+		}
+		return nil
+	}
+	data, err := os.ReadFile(app.entry)
+	if err != nil {
+		return fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
+	}
+	if !a.KeepDebug {
+		if stripped, ok, err := elfstrip.StripDebug(data); err != nil {
+			return fieldErr(err, "app.keep_debug", "strip debug information from %s: %v (keep the debug information to copy it unchanged)", app.entry, err)
+		} else if ok {
+			logf("app %s: stripped debug information, %.1f -> %.1f MiB", app.entry, float64(len(data))/(1<<20), float64(len(stripped))/(1<<20))
+			data = stripped
+		}
+	}
+	return w.WriteFile(app.guestPath, 0o755, data)
+}
+
+// baseSegment returns the compressed cpio segment holding the init and the
+// modules. It depends only on those inputs, so it is cached in cacheDir by
+// their hash.
+func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string) ([]byte, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "bootapp base segment v1 %s\n", comp)
+	h.Write(initBin)
+	for i, m := range mods {
+		fmt.Fprintf(h, "%s %s\n", modPaths[i], m.File)
+		if fi, err := os.Stat(m.File); err == nil {
+			fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
+		}
+	}
+	key := hex.EncodeToString(h.Sum(nil))[:32]
+	cached := filepath.Join(cacheDir, key+".cpio"+comp.Ext())
+	if data, err := os.ReadFile(cached); err == nil {
+		return data, nil
+	}
+
+	var buf bytes.Buffer
+	w, err := initramfs.NewWriterOptions(&buf, initramfs.Options{Compression: comp})
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"/dev", "/proc", "/sys", "/run", "/data", "/etc", "/root"} {
+		if err := w.Mkdir(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Mkdir("/tmp", 0o777|fs.ModeSticky); err != nil {
+		return nil, err
+	}
+	if err := w.WriteFile("/init", 0o755, initBin); err != nil {
+		return nil, err
+	}
+	for i, m := range mods {
+		data, err := os.ReadFile(m.File)
+		if err != nil {
+			return nil, fmt.Errorf("read module %s: %w", m.File, err)
+		}
+		if err := w.WriteFile(modPaths[i], 0o644, data); err != nil {
+			return nil, err
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("write initramfs base segment: %w", err)
+	}
+	_ = cache.WriteFile(cacheDir, cached, buf.Bytes()) // a failed cache write only costs speed
+	return buf.Bytes(), nil
+}
