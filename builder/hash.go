@@ -5,9 +5,8 @@ import (
 	"crypto/sha256"
 	"io"
 	"os"
-	"syscall"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/image/sparse"
 )
 
 // zeroChunk is fed to the hash for holes of sparse files: reading a hole
@@ -15,7 +14,7 @@ import (
 var zeroChunk = make([]byte, 1<<20)
 
 // sparseSHA256 hashes the first size bytes of f, reading only its data
-// extents.
+// extents (all of f where the platform cannot find holes).
 func sparseSHA256(ctx context.Context, f *os.File, size int64) ([]byte, error) {
 	ext, err := sparse.Extents(f)
 	if err != nil {
@@ -56,12 +55,4 @@ func sparseSHA256(ctx context.Context, f *os.File, size int64) ([]byte, error) {
 		}
 	}
 	return h.Sum(nil), nil
-}
-
-// allocated returns the bytes a file occupies on disk.
-func allocated(fi os.FileInfo) int64 {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Blocks * 512
-	}
-	return fi.Size()
 }

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/bootapp/bootapp/image/gce"
 	"github.com/bootapp/bootapp/image/qcow2"
+	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/image/vhd"
 	"github.com/bootapp/bootapp/image/vmdk"
-	"github.com/bootapp/bootapp/internal/sparse"
-	"golang.org/x/sys/unix"
+	"github.com/bootapp/bootapp/internal/blocks"
 )
 
 // ErrUnknownFormat reports a Format that Encode does not know.
@@ -27,10 +26,12 @@ var ErrSameFile = errors.New("destination is the source")
 // Encode writes the raw disk image at srcPath to dstPath in format f. It
 // creates (or truncates) dstPath and removes it again on error; callers
 // pass a temporary path and rename it into place. Only the data extents of
-// the source are read, and sparse formats stay sparse:
+// the source are read (sparse.Extents; the whole file on systems that cannot
+// find holes), and sparse formats stay sparse:
 //
-//   - Raw: a sparse copy (copy_file_range per data extent, which the file
-//     system may turn into a reflink).
+//   - Raw: a sparse copy (on Linux copy_file_range per data extent, which
+//     the file system may turn into a reflink; elsewhere a read and write
+//     that leaves out all-zero 4 KiB blocks).
 //   - VMDKStream, VMDKSparse: see package vmdk. The descriptor's extent
 //     name is dstPath's base name up to ".vmdk", without a leading dot
 //     (".hello.vmdk.tmp-123" gives "hello.vmdk").
@@ -127,14 +128,17 @@ func vmdkExtentName(path string) string {
 	return base
 }
 
-// copySparse copies the data extents of src into dst at the same offsets
-// and sets dst's size, leaving holes where src has them. It uses
-// copy_file_range(2), which copies inside the kernel (or reflinks), and
-// falls back to read and write where the kernel refuses it.
+// copySparse copies the data extents of src (nil: all of it) into dst at
+// the same offsets and sets dst's size, leaving holes where src has them.
+// On Linux it uses copy_file_range(2), which copies inside the kernel (or
+// reflinks); where the kernel or the platform cannot, it reads and writes,
+// leaving out all-zero blocks so that dst stays sparse.
 func copySparse(ctx context.Context, dst, src *os.File, size int64, extents []sparse.Extent) error {
-	if err := sparse.Check(extents, size); err != nil {
+	extents, err := blocks.Data(extents, size)
+	if err != nil {
 		return err
 	}
+	kernel := true
 	var buf []byte
 	for _, e := range extents {
 		off, end := e.Off, e.End()
@@ -143,27 +147,24 @@ func copySparse(ctx context.Context, dst, src *os.File, size int64, extents []sp
 				return err
 			}
 			chunk := min(end-off, 64<<20)
-			if buf == nil {
-				roff, woff := off, off
-				n, err := unix.CopyFileRange(int(src.Fd()), &roff, int(dst.Fd()), &woff, int(chunk), 0)
-				if err == nil && n > 0 {
-					off += int64(n)
+			if kernel {
+				n, err := copyRange(dst, src, off, chunk)
+				if err == nil {
+					off += n
 					continue
 				}
-				if err == nil && n == 0 {
-					return fmt.Errorf("copy %s at offset %d: %w", src.Name(), off, io.ErrUnexpectedEOF)
+				if !errors.Is(err, errNoCopyRange) {
+					return err
 				}
-				if !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EOPNOTSUPP) {
-					return fmt.Errorf("copy %s at offset %d: %w", src.Name(), off, err)
-				}
-				buf = make([]byte, 1<<20) // the kernel cannot: copy by hand from now on
+				kernel = false // the kernel cannot: copy by hand from now on
+				buf = make([]byte, 1<<20)
 			}
 			n := min(chunk, int64(len(buf)))
 			if _, err := src.ReadAt(buf[:n], off); err != nil {
 				return fmt.Errorf("read %s at offset %d: %w", src.Name(), off, err)
 			}
-			if _, err := dst.WriteAt(buf[:n], off); err != nil {
-				return fmt.Errorf("write %s at offset %d: %w", dst.Name(), off, err)
+			if err := writeNonZero(dst, buf[:n], off); err != nil {
+				return err
 			}
 			off += n
 		}
@@ -173,3 +174,39 @@ func copySparse(ctx context.Context, dst, src *os.File, size int64, extents []sp
 	}
 	return nil
 }
+
+// copyBlock is the granularity at which copySparse's read and write path
+// leaves zeros out: one file system block.
+const copyBlock = 4096
+
+// writeNonZero writes p at off to a file whose bytes there are still zero
+// (freshly created or truncated), leaving out every all-zero copyBlock
+// aligned to the file and writing each run of the others at once.
+func writeNonZero(dst *os.File, p []byte, off int64) error {
+	end := off + int64(len(p))
+	run := int64(-1) // start of the pending non-zero run
+	for pos := off; pos < end; {
+		next := min((pos/copyBlock+1)*copyBlock, end)
+		zero := blocks.IsZero(p[pos-off : next-off])
+		if !zero && run < 0 {
+			run = pos
+		}
+		if zero && run >= 0 {
+			if _, err := dst.WriteAt(p[run-off:pos-off], run); err != nil {
+				return fmt.Errorf("write %s at offset %d: %w", dst.Name(), run, err)
+			}
+			run = -1
+		}
+		pos = next
+	}
+	if run >= 0 {
+		if _, err := dst.WriteAt(p[run-off:], run); err != nil {
+			return fmt.Errorf("write %s at offset %d: %w", dst.Name(), run, err)
+		}
+	}
+	return nil
+}
+
+// errNoCopyRange is copyRange's answer when the kernel cannot copy: the
+// caller then copies through user space.
+var errNoCopyRange = errors.New("no in-kernel copy")

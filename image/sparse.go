@@ -8,7 +8,7 @@ import (
 
 	"github.com/diskfs/go-diskfs/backend"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/internal/blocks"
 )
 
 // sparseFile is the go-diskfs storage backend our writers use. It wraps a
@@ -121,13 +121,13 @@ func (s *sparseFile) writeOut(p []byte, off int64) error {
 	// First aligned block boundary at or after off.
 	blk := (off + zeroRun - 1) / zeroRun * zeroRun
 	for !s.noPunch && blk+zeroRun <= end {
-		if !sparse.IsZero(p[blk-off : blk-off+zeroRun]) {
+		if !blocks.IsZero(p[blk-off : blk-off+zeroRun]) {
 			blk += zeroRun
 			continue
 		}
 		// A zero run starts at blk; find where it ends.
 		zEnd := blk + zeroRun
-		for zEnd+zeroRun <= end && sparse.IsZero(p[zEnd-off:zEnd-off+zeroRun]) {
+		for zEnd+zeroRun <= end && blocks.IsZero(p[zEnd-off:zEnd-off+zeroRun]) {
 			zEnd += zeroRun
 		}
 		if err := s.pwrite(p[pos-off:blk-off], pos); err != nil {

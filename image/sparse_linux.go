@@ -1,3 +1,5 @@
+//go:build !bootapp_portable
+
 package image
 
 import (
@@ -5,6 +7,9 @@ import (
 
 	"golang.org/x/sys/unix"
 )
+
+// holePunching is true where punchHole can make holes.
+const holePunching = true
 
 // punchHole deallocates [off, off+n) of f, which then reads as zeros; the
 // file size is unchanged.

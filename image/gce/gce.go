@@ -8,7 +8,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/image/sparse"
+	"github.com/bootapp/bootapp/internal/blocks"
 	"github.com/klauspost/compress/gzip"
 )
 
@@ -44,7 +45,9 @@ var defaultTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Write writes the raw image src of size bytes to w as a gzip-compressed
 // GNU tar holding one sparse file, disk.raw. extents lists where src may
-// hold data (see sparse.Extents).
+// hold data, nil meaning all of it; bytes outside them are taken as zeros
+// and not read (the rules are in package image/sparse). The sparse map
+// lists only the non-zero 4 KiB blocks, whatever the extents.
 func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
 	if size < 0 {
 		return fmt.Errorf("gce: image size %d is negative", size)
@@ -64,14 +67,14 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 	if mtime.IsZero() {
 		mtime = defaultTime
 	}
-	if err := sparse.Check(extents, size); err != nil {
+	extents, err := blocks.Data(extents, size)
+	if err != nil {
 		return fmt.Errorf("gce: %w", err)
 	}
 	var runs []sparse.Extent
 	if opts.Plain {
 		runs = []sparse.Extent{{Off: 0, Len: size}}
 	} else {
-		var err error
 		if runs, err = dataRuns(ctx, src, size, extents); err != nil {
 			return fmt.Errorf("gce: scan image: %w", err)
 		}
@@ -127,7 +130,7 @@ func overlaps(extents []sparse.Extent, off, n int64) bool {
 // size.
 func dataRuns(ctx context.Context, src io.ReaderAt, size int64, extents []sparse.Extent) ([]sparse.Extent, error) {
 	var runs []sparse.Extent
-	err := sparse.Walk(ctx, src, size, extents, mapBlock, func(idx int64, _ []byte) error {
+	err := blocks.Walk(ctx, src, size, extents, mapBlock, func(idx int64, _ []byte) error {
 		off := idx * mapBlock
 		n := min(int64(mapBlock), size-off)
 		if k := len(runs) - 1; k >= 0 && runs[k].End() == off {

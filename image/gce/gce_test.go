@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bootapp/bootapp/internal/sparse"
-	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
+	"github.com/bootapp/bootapp/image/internal/sparsetest"
+	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/klauspost/compress/gzip"
 )
 

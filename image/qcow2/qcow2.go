@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/image/sparse"
+	"github.com/bootapp/bootapp/internal/blocks"
 )
 
 // Options tunes Write. The zero value gives the defaults; it exists so the
@@ -82,10 +83,17 @@ func plan(size int64, clusterBits uint32, blocks []int64) layout {
 	return l
 }
 
+// VirtualSize returns the virtual size Write records for a raw image of
+// size bytes: size rounded up to a multiple of 512, since QEMU drops a
+// partial last sector.
+func VirtualSize(size int64) int64 { return (size + 511) / 512 * 512 }
+
 // Write writes the raw image src of size bytes as a qcow2 v3 image to w,
-// strictly forward. extents lists where src may hold data (see
-// sparse.Extents); all-zero clusters inside them stay unallocated. The data
-// extents are read twice: once to plan the layout, once to copy.
+// strictly forward. extents lists where src may hold data, nil meaning
+// all of it; bytes outside them are taken as zeros and not read (the rules
+// are in package image/sparse). All-zero clusters stay unallocated either
+// way. The data extents are read twice: once to plan the layout, once to
+// copy. The virtual size is VirtualSize(size).
 func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
 	bits := opts.ClusterBits
 	if bits == 0 {
@@ -97,8 +105,12 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 	if size <= 0 {
 		return fmt.Errorf("qcow2: image size %d must be positive", size)
 	}
+	extents, err := blocks.Data(extents, size)
+	if err != nil {
+		return fmt.Errorf("qcow2: %w", err)
+	}
 	cs := int64(1) << bits
-	m, err := sparse.Scan(ctx, src, size, extents, cs)
+	m, err := blocks.Scan(ctx, src, size, extents, cs)
 	if err != nil {
 		return fmt.Errorf("qcow2: scan image: %w", err)
 	}
@@ -111,7 +123,10 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 	be.PutUint32(h[0:], magic)
 	be.PutUint32(h[4:], version)
 	be.PutUint32(h[20:], bits)
-	be.PutUint64(h[24:], uint64(size))
+	// QEMU counts the virtual size in whole 512-byte sectors, rounding
+	// down: a size off the sector grid would lose the tail, so it is
+	// rounded up, the added bytes reading as zeros (as VMDK pads).
+	be.PutUint64(h[24:], uint64(VirtualSize(size)))
 	be.PutUint32(h[36:], uint32(l.l1Entries))
 	be.PutUint64(h[40:], uint64(l.l1Off*cs))
 	be.PutUint64(h[48:], uint64(l.rtOff*cs))
@@ -157,7 +172,7 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 
 	// Data clusters, in guest order.
 	k = 0
-	err = sparse.Walk(ctx, src, size, extents, cs, func(idx int64, data []byte) error {
+	err = blocks.Walk(ctx, src, size, extents, cs, func(idx int64, data []byte) error {
 		if k >= len(m.Blocks) || m.Blocks[k] != idx {
 			return fmt.Errorf("image changed while encoding (cluster %d)", idx)
 		}

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/bootapp/bootapp/internal/sparse"
-	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
+	"github.com/bootapp/bootapp/image/internal/sparsetest"
+	"github.com/bootapp/bootapp/image/sparse"
 )
 
 func encodeFile(t *testing.T, img sparsetest.Image, dst string, opts Options) {

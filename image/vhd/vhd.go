@@ -9,7 +9,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/image/sparse"
+	"github.com/bootapp/bootapp/internal/blocks"
 )
 
 // Options tunes WriteFixed. The zero value gives the defaults.
@@ -173,7 +174,9 @@ func ParseFooter(b []byte) (*Footer, error) {
 
 // WriteFixed writes the raw image src of size bytes as a fixed VHD to w:
 // the data padded with zeros to PaddedSize(size), then the footer. extents
-// lists where src may hold data (see sparse.Extents). When w is an
+// lists where src may hold data, nil meaning all of it; bytes outside them
+// are taken as zeros and not read (the rules are in package image/sparse).
+// When w is an
 // io.Seeker (an *os.File) zero regions are skipped by seeking forward from
 // w's current offset, keeping the output sparse; otherwise zeros are
 // written.
@@ -188,6 +191,10 @@ func WriteFixed(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, e
 	if len(app) != 4 {
 		return fmt.Errorf("vhd: creator app %q must be 4 bytes", app)
 	}
+	extents, err := blocks.Data(extents, size)
+	if err != nil {
+		return fmt.Errorf("vhd: %w", err)
+	}
 	padded := PaddedSize(size)
 	seeker, _ := w.(io.Seeker)
 	out := &gapWriter{w: w, seeker: seeker}
@@ -195,7 +202,7 @@ func WriteFixed(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, e
 	var num [8]byte
 	binary.BigEndian.PutUint64(num[:], uint64(padded))
 	h.Write(num[:])
-	err := sparse.Walk(ctx, src, size, extents, blockSize, func(idx int64, data []byte) error {
+	err = blocks.Walk(ctx, src, size, extents, blockSize, func(idx int64, data []byte) error {
 		n := int64(len(data))
 		if off := idx * blockSize; off+n > size {
 			n = size - off // the tail past size belongs to the padding

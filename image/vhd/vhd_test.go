@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bootapp/bootapp/internal/sparse"
-	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
+	"github.com/bootapp/bootapp/image/internal/sparsetest"
+	"github.com/bootapp/bootapp/image/sparse"
 )
 
 func encode(t *testing.T, img sparsetest.Image, w io.Writer, opts Options) {

@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/image/sparse"
+	"github.com/bootapp/bootapp/internal/blocks"
 )
 
 // monoDescSectors is the room reserved for the embedded descriptor, as
@@ -15,8 +16,9 @@ const monoDescSectors = 20
 
 // WriteMonolithicSparse writes the raw image src of size bytes as a
 // monolithicSparse VMDK (hosted sparse extent, version 1) to w, strictly
-// forward. extents lists where src may hold data; all-zero grains are left
-// unallocated. All grain tables are preallocated, twice (redundant grain
+// forward. extents lists where src may hold data, nil meaning all of it;
+// bytes outside them are taken as zeros and not read (the rules are in
+// package image/sparse). All-zero grains are left unallocated either way. All grain tables are preallocated, twice (redundant grain
 // directory), so hypervisors can write into the image. The first pass over
 // the data finds the allocated grains and the CID; the second copies them.
 func WriteMonolithicSparse(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
@@ -27,7 +29,11 @@ func WriteMonolithicSparse(ctx context.Context, w io.Writer, src io.ReaderAt, si
 	if err := checkSize(size); err != nil {
 		return err
 	}
-	m, err := sparse.Scan(ctx, src, size, extents, grainSize)
+	extents, err := blocks.Data(extents, size)
+	if err != nil {
+		return fmt.Errorf("vmdk: %w", err)
+	}
+	m, err := blocks.Scan(ctx, src, size, extents, grainSize)
 	if err != nil {
 		return fmt.Errorf("vmdk: scan image: %w", err)
 	}
@@ -83,7 +89,7 @@ func WriteMonolithicSparse(ctx context.Context, w io.Writer, src io.ReaderAt, si
 		return fmt.Errorf("vmdk: write metadata: %w", err)
 	}
 	k := 0
-	err = sparse.Walk(ctx, src, size, extents, grainSize, func(idx int64, data []byte) error {
+	err = blocks.Walk(ctx, src, size, extents, grainSize, func(idx int64, data []byte) error {
 		if k >= len(m.Blocks) || m.Blocks[k] != idx {
 			return fmt.Errorf("vmdk: image changed while encoding (grain %d)", idx)
 		}

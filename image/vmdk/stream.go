@@ -9,7 +9,8 @@ import (
 	"runtime"
 	"sync"
 
-	"github.com/bootapp/bootapp/internal/sparse"
+	"github.com/bootapp/bootapp/image/sparse"
+	"github.com/bootapp/bootapp/internal/blocks"
 	"github.com/klauspost/compress"
 	"github.com/klauspost/compress/zlib"
 )
@@ -29,8 +30,9 @@ type grainJob struct {
 
 // WriteStreamOptimized writes the raw image src of size bytes as a
 // streamOptimized VMDK to w, in one forward pass. extents lists where src
-// may hold data (see sparse.Extents); all-zero grains inside them are
-// skipped too. The CID is derived from the content unless opts.CID is set,
+// may hold data, nil meaning all of it; bytes outside them are taken as
+// zeros and not read (the rules are in package image/sparse). All-zero
+// grains are skipped either way. The CID is derived from the content unless opts.CID is set,
 // so this reads the data extents twice (the second time from the page
 // cache). A size that is not a multiple of 512 is padded with zeros.
 func WriteStreamOptimized(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
@@ -41,9 +43,13 @@ func WriteStreamOptimized(ctx context.Context, w io.Writer, src io.ReaderAt, siz
 	if err := checkSize(size); err != nil {
 		return err
 	}
+	extents, err := blocks.Data(extents, size)
+	if err != nil {
+		return fmt.Errorf("vmdk: %w", err)
+	}
 	cid := opts.CID
 	if cid == 0 {
-		m, err := sparse.Scan(ctx, src, size, extents, grainSize)
+		m, err := blocks.Scan(ctx, src, size, extents, grainSize)
 		if err != nil {
 			return fmt.Errorf("vmdk: scan image: %w", err)
 		}
@@ -196,7 +202,7 @@ func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []
 	go func() {
 		defer close(order)
 		defer close(work)
-		readErr <- sparse.Walk(ctx, src, size, extents, grainSize, func(idx int64, data []byte) error {
+		readErr <- blocks.Walk(ctx, src, size, extents, grainSize, func(idx int64, data []byte) error {
 			in := bufs.Get().([]byte)
 			copy(in, data)
 			j := &grainJob{idx: idx, in: in, done: make(chan struct{})}

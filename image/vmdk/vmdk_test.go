@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bootapp/bootapp/internal/sparse"
-	"github.com/bootapp/bootapp/internal/sparse/sparsetest"
+	"github.com/bootapp/bootapp/image/internal/sparsetest"
+	"github.com/bootapp/bootapp/image/sparse"
 )
 
 type writeFunc func(context.Context, io.Writer, io.ReaderAt, int64, []sparse.Extent, Options) error

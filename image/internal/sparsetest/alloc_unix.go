@@ -1,3 +1,5 @@
+//go:build unix
+
 package sparsetest
 
 import (
@@ -6,6 +8,8 @@ import (
 	"testing"
 )
 
+// allocated returns the bytes path occupies on disk: st_blocks in
+// 512-byte units.
 func allocated(t testing.TB, path string) int64 {
 	fi, err := os.Stat(path)
 	if err != nil {

@@ -1,4 +1,4 @@
-package sparse
+package blocks
 
 import (
 	"bytes"
@@ -8,81 +8,22 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
-	"os"
 	"sort"
 
-	"golang.org/x/sys/unix"
+	"github.com/bootapp/bootapp/image/sparse"
 )
 
-// Extent is a byte range [Off, Off+Len) of a raw image that may hold data.
-type Extent struct {
-	Off, Len int64
-}
-
-// End returns the offset just past the extent.
-func (e Extent) End() int64 { return e.Off + e.Len }
-
-// ErrRange reports extents that are unsorted, overlapping, negative or reach
-// past the image size.
-var ErrRange = errors.New("sparse: extent out of range")
-
-// Extents returns the data extents of f in increasing offset order, using
-// lseek(2) SEEK_DATA and SEEK_HOLE. When the file system does not support
-// them, it returns one extent covering the whole file. An empty file has no
-// extents.
-func Extents(f *os.File) ([]Extent, error) {
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", f.Name(), err)
+// Data returns the extents a reader of the image must visit: extents
+// itself when sparse.Check accepts it, one extent covering [0, size) when
+// it is nil. Every encoder resolves its extents argument through Data.
+func Data(extents []sparse.Extent, size int64) ([]sparse.Extent, error) {
+	if err := sparse.Check(extents, size); err != nil {
+		return nil, err
 	}
-	size := fi.Size()
-	if size == 0 {
-		return nil, nil
+	if extents == nil && size > 0 {
+		return []sparse.Extent{{Off: 0, Len: size}}, nil
 	}
-	whole := []Extent{{0, size}}
-	fd := int(f.Fd())
-	var out []Extent
-	for off := int64(0); off < size; {
-		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
-		if err != nil {
-			if errors.Is(err, unix.ENXIO) { // no data after off
-				break
-			}
-			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
-				return whole, nil
-			}
-			return nil, fmt.Errorf("seek data in %s at %d: %w", f.Name(), off, err)
-		}
-		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
-		if err != nil {
-			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
-				return whole, nil
-			}
-			return nil, fmt.Errorf("seek hole in %s at %d: %w", f.Name(), data, err)
-		}
-		if hole > size {
-			hole = size
-		}
-		if hole <= data {
-			break
-		}
-		out = append(out, Extent{data, hole - data})
-		off = hole
-	}
-	return out, nil
-}
-
-// Check reports whether extents are sorted, non-overlapping and inside
-// [0, size). Encoders call it before trusting caller-supplied extents.
-func Check(extents []Extent, size int64) error {
-	prev := int64(0)
-	for i, e := range extents {
-		if e.Off < prev || e.Len < 0 || e.Off+e.Len > size || e.Off+e.Len < e.Off {
-			return fmt.Errorf("%w: extent %d [%d,+%d) with image size %d", ErrRange, i, e.Off, e.Len, size)
-		}
-		prev = e.Off + e.Len
-	}
-	return nil
+	return extents, nil
 }
 
 // readChunk is how much Walk reads at once: large enough for sequential
@@ -92,17 +33,19 @@ const readChunk = 1 << 20
 // MaxBlock is the largest block size Walk accepts.
 const MaxBlock = 64 << 20
 
-// Walk reads the blocks of src that intersect extents and calls fn, in
+// Walk reads the blocks of src that intersect extents (nil: the whole
+// image; see Data) and calls fn, in
 // increasing order, for every blockSize-aligned block that holds a non-zero
 // byte. idx is the block index (offset/blockSize); data is the block, always
 // blockSize long: bytes past size read as zeros. data is only valid during the
 // call. blockSize must be a positive power of two no larger than MaxBlock.
 // Walk stops at the first error from fn or src, or when ctx is done.
-func Walk(ctx context.Context, src io.ReaderAt, size int64, extents []Extent, blockSize int64, fn func(idx int64, data []byte) error) error {
+func Walk(ctx context.Context, src io.ReaderAt, size int64, extents []sparse.Extent, blockSize int64, fn func(idx int64, data []byte) error) error {
 	if blockSize <= 0 || blockSize&(blockSize-1) != 0 || blockSize > MaxBlock {
-		return fmt.Errorf("sparse: block size %d is not a power of two up to %d", blockSize, MaxBlock)
+		return fmt.Errorf("blocks: block size %d is not a power of two up to %d", blockSize, MaxBlock)
 	}
-	if err := Check(extents, size); err != nil {
+	extents, err := Data(extents, size)
+	if err != nil {
 		return err
 	}
 	chunkSize := max(readChunk, blockSize)
@@ -173,7 +116,7 @@ type Map struct {
 }
 
 // Scan walks src like Walk and returns the map of its non-zero blocks.
-func Scan(ctx context.Context, src io.ReaderAt, size int64, extents []Extent, blockSize int64) (*Map, error) {
+func Scan(ctx context.Context, src io.ReaderAt, size int64, extents []sparse.Extent, blockSize int64) (*Map, error) {
 	m := &Map{BlockSize: blockSize}
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	writeInt(h, size)
