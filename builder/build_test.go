@@ -36,24 +36,27 @@ func TestBuildBadInput(t *testing.T) {
 
 	tests := []struct {
 		name    string
+		field   string // the Spec field the *FieldError names
 		mod     func(*Spec)
 		wantIs  error
 		wantMsg []string
 	}{
-		{"missing kernel", func(s *Spec) { s.Kernel.Deb = filepath.Join(tmp, "nope.deb") }, ErrNotFound, []string{"nope.deb", "mkbootapp fetch"}},
-		{"deb that is not a kernel", func(s *Spec) { s.Kernel.Deb = ldeb }, kernel.ErrNotKernel, []string{"systemd-boot-efi"}},
-		{"truncated kernel deb", func(s *Spec) { s.Kernel.Deb = truncated }, nil, []string{"truncated.deb"}},
-		{"garbage kernel deb", func(s *Spec) { s.Kernel.Deb = notDeb }, nil, []string{"garbage.deb"}},
-		{"app does not exist", func(s *Spec) { s.App.Path = filepath.Join(tmp, "no-such-app") }, ErrNotFound, []string{"no-such-app"}},
-		{"app built for arm64", func(s *Spec) { s.App.Path = armApp }, ErrBadApp, []string{"AARCH64", "GOARCH=amd64"}},
-		{"dynamically linked app", func(s *Spec) { s.App.Path = dynApp }, ErrBadApp, []string{"dynamically linked", "CGO_ENABLED=0"}},
-		{"app directory without entrypoint", func(s *Spec) { s.App.Path = tmp }, ErrInvalidSpec, []string{"entrypoint"}},
-		{"boot disk too small", func(s *Spec) { s.BootDisk.Size = 8 << 20 }, image.ErrTooSmall, []string{"boot_disk.size", "at least"}},
-		{"data volume too small", func(s *Spec) { s.DataVolume.Size = 1 << 20 }, ErrInvalidSpec, []string{"data_volume.size"}},
-		{"negative disk size", func(s *Spec) { s.BootDisk.Size = -1 }, ErrInvalidSpec, []string{"boot_disk.size"}},
-		{"unknown format", func(s *Spec) { s.BootDisk.Formats = []image.Format{"iso"} }, ErrInvalidSpec, []string{"iso"}},
-		{"bad kernel checksum", func(s *Spec) { s.Kernel = KernelSource{URL: "http://127.0.0.1:1/k.deb", Checksum: "md5:abc"} }, ErrInvalidSpec, []string{"kernel.checksum"}},
-		{"label too long", func(s *Spec) { s.DataVolume.Label = strings.Repeat("x", 17) }, ErrInvalidSpec, []string{"data_volume.label"}},
+		{"missing kernel", "kernel.deb", func(s *Spec) { s.Kernel.Deb = filepath.Join(tmp, "nope.deb") }, ErrNotFound, []string{"nope.deb", "linux-image"}},
+		{"deb that is not a kernel", "kernel.deb", func(s *Spec) { s.Kernel.Deb = ldeb }, kernel.ErrNotKernel, []string{"systemd-boot-efi"}},
+		{"truncated kernel deb", "kernel.deb", func(s *Spec) { s.Kernel.Deb = truncated }, nil, []string{"truncated.deb"}},
+		{"garbage kernel deb", "kernel.deb", func(s *Spec) { s.Kernel.Deb = notDeb }, nil, []string{"garbage.deb"}},
+		{"app does not exist", "app.path", func(s *Spec) { s.App.Path = filepath.Join(tmp, "no-such-app") }, ErrNotFound, []string{"no-such-app"}},
+		{"app built for arm64", "app.path", func(s *Spec) { s.App.Path = armApp }, ErrBadApp, []string{"AARCH64", "GOARCH=amd64"}},
+		{"dynamically linked app", "app.path", func(s *Spec) { s.App.Path = dynApp }, ErrBadApp, []string{"dynamically linked", "CGO_ENABLED=0"}},
+		{"app directory without entrypoint", "app.entrypoint", func(s *Spec) { s.App.Path = tmp }, ErrInvalidSpec, []string{"entrypoint"}},
+		{"boot disk too small", "boot_disk.size", func(s *Spec) { s.BootDisk.Size = 8 << 20 }, image.ErrTooSmall, []string{"boot_disk.size", "at least"}},
+		{"data volume too small", "data_volume.size", func(s *Spec) { s.DataVolume.Size = 1 << 20 }, ErrInvalidSpec, []string{"data_volume.size"}},
+		{"negative disk size", "boot_disk.size", func(s *Spec) { s.BootDisk.Size = -1 }, ErrInvalidSpec, []string{"boot_disk.size"}},
+		{"unknown format", "boot_disk.formats", func(s *Spec) { s.BootDisk.Formats = []image.Format{"iso"} }, ErrInvalidSpec, []string{"iso"}},
+		{"bad kernel checksum", "kernel.checksum", func(s *Spec) { s.Kernel = KernelSource{URL: "http://127.0.0.1:1/k.deb", Checksum: "md5:abc"} }, ErrInvalidSpec, []string{"kernel.checksum"}},
+		{"label too long", "data_volume.label", func(s *Spec) { s.DataVolume.Label = strings.Repeat("x", 17) }, ErrInvalidSpec, []string{"data_volume.label"}},
+		{"nothing cached", "kernel.deb", func(s *Spec) { s.Kernel.Deb, s.CacheDir = "", tmp }, ErrNotCached, []string{"no kernel package", tmp}},
+		{"no loader cached", "bootloader", func(s *Spec) { s.Bootloader, s.CacheDir = "", tmp }, ErrNotCached, []string{"systemd-boot-efi", tmp}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +77,13 @@ func TestBuildBadInput(t *testing.T) {
 			if tc.wantIs != nil && !errors.Is(err, tc.wantIs) {
 				t.Errorf("error %q does not wrap %v", err, tc.wantIs)
 			}
+			var fe *FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field {
+				t.Errorf("error %q is not a FieldError for %s", err, tc.field)
+			}
+			if strings.Contains(err.Error(), "--") || strings.Contains(err.Error(), "mkbootapp") {
+				t.Errorf("engine error %q names a front door's option", err)
+			}
 			for _, m := range tc.wantMsg {
 				if !strings.Contains(err.Error(), m) {
 					t.Errorf("error %q does not mention %q", err, m)
@@ -81,45 +91,6 @@ func TestBuildBadInput(t *testing.T) {
 			}
 			if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
 				t.Errorf("output directory %s left behind after error", out)
-			}
-		})
-	}
-}
-
-// cancelAfter is a progress writer that cancels the build when a line
-// starting with prefix is logged.
-type cancelAfter struct {
-	prefix string
-	cancel context.CancelFunc
-}
-
-func (c *cancelAfter) Write(p []byte) (int, error) {
-	if strings.HasPrefix(string(p), c.prefix) {
-		c.cancel()
-	}
-	return len(p), nil
-}
-
-// TestBuildCancelled cancels builds at several points and checks that
-// nothing is left behind.
-func TestBuildCancelled(t *testing.T) {
-	cache, kdeb, _ := testInputs(t)
-	app := buildGoApp(t, "../examples/hello")
-	for _, at := range []string{"kernel", "initramfs", "wrote"} {
-		t.Run(at, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			out := filepath.Join(t.TempDir(), "out")
-			_, err := Build(ctx, Spec{
-				App: App{Path: app}, Kernel: KernelSource{Deb: kdeb}, CacheDir: cache, OutputDir: out,
-				DataVolume: DataVolume{Size: 64 << 20},
-				Progress:   &cancelAfter{prefix: at, cancel: cancel},
-			})
-			if !errors.Is(err, context.Canceled) {
-				t.Fatalf("Build cancelled at %q returned %v, want context.Canceled", at, err)
-			}
-			if _, serr := os.Stat(out); !errors.Is(serr, os.ErrNotExist) {
-				t.Errorf("output directory left behind after cancellation")
 			}
 		})
 	}
