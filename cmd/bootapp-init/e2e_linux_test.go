@@ -20,73 +20,49 @@ import (
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/guestconfig"
 	"github.com/bootapp/bootapp/internal/testutil"
+	"github.com/bootapp/bootapp/internal/testutil/kerneltest"
 )
 
-// The Debian cloud kernel unpacked from its .deb, as described in the
-// project's machine facts.
-const (
-	e2eKernelRoot = "/tmp/kc/x"
-	e2eRelease    = "6.1.0-56-cloud-amd64"
-)
+// e2eModuleNames are the modules QEMU's virtio disk, virtio NIC and ACPI
+// power button need; the kernel's dependency graph adds what they need,
+// loaded first.
+var e2eModuleNames = []string{"virtio_pci", "virtio_blk", "virtio_net", "button", "evdev"}
 
-// e2eModules are the modules QEMU's virtio disk, virtio NIC and ACPI power
-// button need, dependencies first (from each .ko's depends= field).
-var e2eModules = []string{
-	"kernel/drivers/virtio/virtio_ring.ko",
-	"kernel/drivers/virtio/virtio.ko",
-	"kernel/drivers/virtio/virtio_pci_legacy_dev.ko",
-	"kernel/drivers/virtio/virtio_pci_modern_dev.ko",
-	"kernel/drivers/virtio/virtio_pci.ko",
-	"kernel/drivers/block/virtio_blk.ko",
-	"kernel/net/core/failover.ko",
-	"kernel/drivers/net/net_failover.ko",
-	"kernel/drivers/net/virtio_net.ko",
-	"kernel/drivers/acpi/button.ko",
-	"kernel/drivers/input/evdev.ko",
-}
-
-// e2eEnv is what every boot test needs: the kernel, the built init and
-// app, and a scratch directory.
+// e2eEnv is what every boot test needs: the kernel and its modules, the
+// built init and app, and a scratch directory.
 type e2eEnv struct {
 	ctx    context.Context
 	dir    string
 	kernel string
+	mods   []kerneltest.Module
 	init   string
 	app    string
 }
 
-// newE2E skips unless BOOTAPP_E2E=1, checks the tools and builds the init
-// and the test app.
+// newE2E skips unless BOOTAPP_E2E=1, checks the tools, opens the newest
+// cached kernel and builds the init and the test app.
 func newE2E(t *testing.T) *e2eEnv {
 	t.Helper()
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("boots QEMU (tens of seconds under TCG): set BOOTAPP_E2E=1 to run")
-	}
-	for _, tool := range []string{"go", "qemu-system-x86_64", "mkfs.ext4", "e2fsck"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("BOOTAPP_E2E=1 needs %s: %v", tool, err)
-		}
-	}
-	e := &e2eEnv{dir: t.TempDir(), kernel: filepath.Join(e2eKernelRoot, "boot", "vmlinuz-"+e2eRelease)}
-	if _, err := os.Stat(e.kernel); err != nil {
-		t.Fatalf("BOOTAPP_E2E=1 needs the unpacked Debian kernel: %v", err)
-	}
+	testutil.NeedE2E(t, "boots QEMU (tens of seconds under TCG)")
+	testutil.NeedCommand(t, "qemu-system-x86_64", "apt-get install -y qemu-system-x86 (or make deps)")
+	testutil.NeedCommand(t, "mkfs.ext4", "apt-get install -y e2fsprogs (or make deps)")
+	testutil.NeedCommand(t, "e2fsck", "apt-get install -y e2fsprogs (or make deps)")
+	k := kerneltest.Open(t)
+	e := &e2eEnv{dir: t.TempDir(), kernel: k.ImagePath, mods: kerneltest.Modules(t, k, e2eModuleNames...)}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	e.ctx = ctx
-	e.init = filepath.Join(e.dir, "init")
-	goBuild(ctx, t, e.init, ".", "-trimpath", "-ldflags=-s -w -buildid=")
-	e.app = filepath.Join(e.dir, "countapp")
-	goBuild(ctx, t, e.app, "./testdata/countapp")
+	e.init = testutil.StaticBinary(t, ".", testutil.BuildOptions{Out: filepath.Join(e.dir, "init"), Flags: []string{"-trimpath", "-ldflags=-s -w -buildid="}})
+	e.app = testutil.StaticBinary(t, "./testdata/countapp", testutil.BuildOptions{Out: filepath.Join(e.dir, "countapp")})
 	return e
 }
 
 // config is the guest configuration of the tests, with the given restart
 // policy.
-func e2eConfig(restart string) *guestconfig.Config {
-	mods := make([]string, len(e2eModules))
-	for i, m := range e2eModules {
-		mods[i] = "/lib/modules/" + e2eRelease + "/" + m
+func (e *e2eEnv) config(restart string) *guestconfig.Config {
+	mods := make([]string, len(e.mods))
+	for i, m := range e.mods {
+		mods[i] = m.Guest
 	}
 	return &guestconfig.Config{
 		Version:            guestconfig.Version,
@@ -106,7 +82,7 @@ func e2eConfig(restart string) *guestconfig.Config {
 func TestBootQEMU(t *testing.T) {
 	e := newE2E(t)
 	initrd := filepath.Join(e.dir, "initrd.zst")
-	writeInitrd(t, initrd, e.init, e.app, e2eConfig("no"))
+	e.writeInitrd(t, initrd, e.config("no"))
 	data := filepath.Join(e.dir, "data.raw")
 	run(e.ctx, t, "mkfs.ext4", "-q", "-L", "bootapp-data", data, "64M")
 
@@ -135,7 +111,7 @@ func TestBootQEMU(t *testing.T) {
 func TestBootQEMURestart(t *testing.T) {
 	e := newE2E(t)
 	initrd := filepath.Join(e.dir, "initrd.zst")
-	writeInitrd(t, initrd, e.init, e.app, e2eConfig("on-failure"))
+	e.writeInitrd(t, initrd, e.config("on-failure"))
 	data := filepath.Join(e.dir, "data.raw")
 	run(e.ctx, t, "mkfs.ext4", "-q", "-L", "bootapp-data", data, "64M")
 
@@ -169,27 +145,15 @@ func TestBootQEMURestart(t *testing.T) {
 // kernel) or hang.
 func TestBootQEMUFatal(t *testing.T) {
 	e := newE2E(t)
-	cfg := e2eConfig("no")
+	cfg := e.config("no")
 	cfg.Data.WaitSeconds = 1
 	initrd := filepath.Join(e.dir, "initrd.zst")
-	writeInitrd(t, initrd, e.init, e.app, cfg)
+	e.writeInitrd(t, initrd, cfg)
 	vm := startVM(e.ctx, t, e.dir, e.kernel, initrd, "")
 	vm.waitExit(t, 60*time.Second)
 	vm.expectLog(t, `fatal: data volume: data volume not found: no ext4 filesystem labelled "bootapp-data"`, "power off")
 	if strings.Contains(vm.serial.String(), "Kernel panic") {
 		vm.fail(t, "the kernel panicked")
-	}
-}
-
-// goBuild builds the package pkg (relative to this directory) for
-// linux/amd64 as a static binary at out.
-func goBuild(ctx context.Context, t *testing.T, out, pkg string, flags ...string) {
-	t.Helper()
-	args := append([]string{"build", "-o", out}, flags...)
-	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
 }
 
@@ -200,9 +164,9 @@ func run(ctx context.Context, t *testing.T, name string, args ...string) {
 	}
 }
 
-// writeInitrd writes a zstd initramfs with the init, its config, the
-// modules and the app.
-func writeInitrd(t *testing.T, path, initBin, appBin string, c *guestconfig.Config) {
+// writeInitrd writes a zstd initramfs with the init, its config c, the
+// modules (at c.Modules, which config took from e.mods) and the app.
+func (e *e2eEnv) writeInitrd(t *testing.T, path string, c *guestconfig.Config) {
 	t.Helper()
 	cfg, err := guestconfig.Marshal(c)
 	if err != nil {
@@ -226,10 +190,10 @@ func writeInitrd(t *testing.T, path, initBin, appBin string, c *guestconfig.Conf
 			t.Fatal(err)
 		}
 	}
-	add("/init", initBin, 0o755)
-	add("/app/countapp", appBin, 0o755)
-	for i, m := range e2eModules {
-		add(c.Modules[i], filepath.Join(e2eKernelRoot, "lib/modules", e2eRelease, m), 0o644)
+	add("/init", e.init, 0o755)
+	add("/app/countapp", e.app, 0o755)
+	for _, m := range e.mods {
+		add(m.Guest, m.File, 0o644)
 	}
 	if err := w.WriteFile(guestconfig.Path, 0o644, cfg); err != nil {
 		t.Fatal(err)
