@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/builder/verify"
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/bytesize"
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ from a JSON file first, and flags given on the command line override it.`,
 				fmt.Fprintf(out, "%-4s %-11s %s  %-17s  %s\n", file.Role, file.Format, humanBytes(file.Size), sum, file.Path)
 			}
 			if f.verify {
-				rep, err := builder.Verify(cmd.Context(), res, builder.VerifyOptions{Console: verboseWriter(cmd, f.quiet)})
+				rep, err := verify.Run(cmd.Context(), res, verify.Options{Console: verboseWriter(cmd, f.quiet)})
 				if err != nil {
 					return err
 				}

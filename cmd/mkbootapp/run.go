@@ -114,6 +114,9 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 		if err := vm.Wait(); err != nil {
 			return fmt.Errorf("run %s: %w", target, err)
 		}
+		if err := guestFailed(target, vm); err != nil {
+			return err
+		}
 		fmt.Fprintln(stderr, "mkbootapp: the guest powered off")
 		return nil
 	case <-ctx.Done():
@@ -138,7 +141,20 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 	if err := vm.Stop(stopCtx, plan.grace); err != nil {
 		return fmt.Errorf("run %s: %w", target, err)
 	}
+	if err := guestFailed(target, vm); err != nil {
+		return err
+	}
 	fmt.Fprintf(stderr, "mkbootapp: the guest powered off in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// guestFailed returns an error when the guest, which has powered off,
+// reported a fatal error on its console (bootapp-init's "fatal: ..." line,
+// or a kernel panic): QEMU exits 0 then, but the app did not run as asked.
+func guestFailed(target string, vm *qemu.VM) error {
+	if msg, ok := qemu.GuestFatal(vm.ConsoleTail()); ok {
+		return fmt.Errorf("run %s: the guest stopped with a fatal error: %s", target, msg)
+	}
 	return nil
 }
 
@@ -159,7 +175,7 @@ func planRun(target string, f runFlags) (*runPlan, error) {
 		if !ok {
 			return nil, fmt.Errorf("run: manifest %s lists no boot disk QEMU can boot (raw, qcow2 or vmdk): rebuild with --format raw", res.Manifest)
 		}
-		plan.boot = qemu.Disk{Path: boot.Path, Format: driveFormat(boot.Format), ReadOnly: true}
+		plan.boot = qemu.Disk{Path: boot.Path, Format: boot.Format, ReadOnly: true}
 	} else {
 		format, err := formatOf(target)
 		if err != nil {
@@ -186,7 +202,7 @@ func planRun(target string, f runFlags) (*runPlan, error) {
 		plan.data = &qemu.Disk{Path: f.data, Format: format}
 	case res != nil:
 		if d, ok := pickFile(res.Files, builder.RoleData); ok {
-			plan.data = &qemu.Disk{Path: d.Path, Format: driveFormat(d.Format)}
+			plan.data = &qemu.Disk{Path: d.Path, Format: d.Format}
 		}
 	}
 
@@ -259,10 +275,10 @@ func parsePorts(vals []string) ([]qemu.Forward, error) {
 	return out, nil
 }
 
-// pickFile returns the file of role in the format QEMU boots best: raw,
-// then qcow2, then monolithicSparse VMDK.
+// pickFile returns the file of role in the format QEMU boots best (the
+// first of qemu.BootFormats).
 func pickFile(files []builder.File, role builder.Role) (builder.File, bool) {
-	for _, want := range []image.Format{image.Raw, image.QCOW2, image.VMDKSparse} {
+	for _, want := range qemu.BootFormats() {
 		for _, file := range files {
 			if file.Role == role && file.Format == want {
 				return file, true
@@ -272,28 +288,21 @@ func pickFile(files []builder.File, role builder.Role) (builder.File, bool) {
 	return builder.File{}, false
 }
 
-// driveFormat maps an image format to QEMU's -drive format name.
-func driveFormat(f image.Format) string {
-	switch f {
-	case image.QCOW2:
-		return "qcow2"
-	case image.VMDKSparse, image.VMDKStream:
-		return "vmdk"
-	}
-	return "raw"
-}
-
-// formatOf guesses a disk image's QEMU format from its file name.
-func formatOf(path string) (string, error) {
+// formatOf guesses a disk image's format from its file name. A .vmdk is
+// taken for monolithicSparse: QEMU reads both VMDK flavours with one
+// driver, and refuses writes into a streamOptimized one itself.
+func formatOf(path string) (image.Format, error) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".raw", ".img":
-		return "raw", nil
+		return image.Raw, nil
 	case ".qcow2":
-		return "qcow2", nil
+		return image.QCOW2, nil
 	case ".vmdk":
-		return "vmdk", nil
+		return image.VMDKSparse, nil
+	case ".vhd":
+		return image.VHD, nil
 	}
-	return "", fmt.Errorf("run: cannot tell the format of %s from its name: want .raw, .img, .qcow2 or .vmdk", path)
+	return "", fmt.Errorf("run: cannot tell the format of %s from its name: want .raw, .img, .qcow2, .vmdk or .vhd", path)
 }
 
 func sameFile(a, b string) bool {

@@ -59,7 +59,8 @@ func TestForwardsFor(t *testing.T) {
 }
 
 func TestFormatOf(t *testing.T) {
-	for in, want := range map[string]string{"a.raw": "raw", "b.IMG": "raw", "c.qcow2": "qcow2", "d.vmdk": "vmdk", "e.vhd": ""} {
+	for in, want := range map[string]image.Format{"a.raw": image.Raw, "b.IMG": image.Raw, "c.qcow2": image.QCOW2,
+		"d.vmdk": image.VMDKSparse, "e.vhd": image.VHD, "f.tar.gz": "", "g.iso": ""} {
 		got, err := formatOf(in)
 		if got != want || (want == "") != (err != nil) {
 			t.Errorf("formatOf(%s) = %q, %v; want %q", in, got, err, want)
@@ -117,7 +118,7 @@ func TestPlanRun(t *testing.T) {
 		{name: "lone image with flags", target: other, flags: runFlags{data: "/x/d.raw", ports: []string{"18080:80"}},
 			wantBoot: qemu.Disk{Path: other, Format: "qcow2", ReadOnly: true}, wantData: "/x/d.raw", wantGuest: []int{80}, wantGrace: 30 * time.Second},
 		{name: "missing", target: filepath.Join(dir, "nope"), wantErr: "no such file"},
-		{name: "bad data name", target: other, flags: runFlags{data: "/x/d.vhd"}, wantErr: "cannot tell the format"},
+		{name: "bad data name", target: other, flags: runFlags{data: "/x/d.tar.gz"}, wantErr: "cannot tell the format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +151,91 @@ func TestPlanRun(t *testing.T) {
 			}
 			if p.grace != tt.wantGrace {
 				t.Errorf("grace = %s, want %s", p.grace, tt.wantGrace)
+			}
+		})
+	}
+}
+
+// fakeQEMUOnPath puts internal/qemu's fake QEMU (testdata/fakeqemu.py) on
+// PATH as qemu-system-x86_64 and returns a disk for it; suffixes switch
+// its behaviours on (see the script).
+func fakeQEMUOnPath(t *testing.T, suffixes ...string) string {
+	t.Helper()
+	testutil.NeedCommand(t, "python3", "apt-get install -y python3")
+	if _, _, err := qemu.FindOVMF(); err != nil {
+		testutil.Missing(t, err.Error(), "apt-get install -y ovmf")
+	}
+	script, err := filepath.Abs("../../internal/qemu/testdata/fakeqemu.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(script, filepath.Join(bin, qemu.DefaultBinary)); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	disk := filepath.Join(t.TempDir(), "boot.raw")
+	if err := os.WriteFile(disk, make([]byte, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range suffixes {
+		if err := os.WriteFile(disk+s, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return disk
+}
+
+// TestRunGuestFatal runs a fake QEMU whose guest init reports a fatal
+// error and powers off (QEMU exits 0): run must fail with the init's
+// message. A guest stopped by Ctrl-C without one exits cleanly.
+func TestRunGuestFatal(t *testing.T) {
+	tests := []struct {
+		name      string
+		suffixes  []string
+		interrupt bool // Ctrl-C once the VM is up
+		wantErr   string
+	}{
+		{name: "init fatal error", suffixes: []string{".guest-fatal"},
+			wantErr: "the guest stopped with a fatal error: data volume: e2fsck /dev/vdb: exit status 4 (errors left uncorrected)"},
+		{name: "clean power-off", interrupt: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			disk := fakeQEMUOnPath(t, tt.suffixes...)
+			var out, errOut testutil.SyncBuffer
+			cmd := newRunCmd()
+			cmd.SetArgs([]string{disk, "--accel", "tcg", "--grace", "10s"})
+			cmd.SetOut(&out)
+			cmd.SetErr(&errOut)
+			cmd.SilenceUsage = true
+			ctx, interrupt := context.WithTimeout(context.Background(), 30*time.Second)
+			defer interrupt()
+			done := make(chan error, 1)
+			go func() { done <- cmd.ExecuteContext(ctx) }()
+			var err error
+			if tt.interrupt {
+				for err == nil && !strings.Contains(errOut.String(), "press Ctrl-C") {
+					select {
+					case err = <-done:
+						t.Fatalf("run returned before Ctrl-C: %v\nstderr:\n%s", err, errOut.String())
+					case <-time.After(20 * time.Millisecond):
+					}
+				}
+				interrupt()
+			}
+			err = <-done
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("run err = %v, want %q\nstderr:\n%s", err, tt.wantErr, errOut.String())
+			}
+			if strings.Contains(errOut.String(), "the guest powered off") {
+				t.Errorf("a fatal stop was reported as a power-off:\n%s", errOut.String())
 			}
 		})
 	}
@@ -208,9 +294,7 @@ func freePort(t *testing.T) int {
 // TestE2ERunImage runs a hand-made test disk (internal/qemu/qemutest):
 // start, reach the forwarded port, Ctrl-C, clean exit.
 func TestE2ERunImage(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("boots QEMU (about 15 s under TCG): set BOOTAPP_E2E=1 to run")
-	}
+	testutil.NeedE2E(t, "boots QEMU (about 15 s under TCG)")
 	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
 	host := freePort(t)
 	stdout, stderr := runUntilHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", host),
@@ -227,26 +311,10 @@ func TestE2ERunImage(t *testing.T) {
 // output directory: the manifest's port 8080 is forwarded (to 8080 when
 // free), the counter on the data volume answers, and Ctrl-C powers off.
 func TestE2ERunBuilt(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("builds an image and boots QEMU: set BOOTAPP_E2E=1 to run")
-	}
+	testutil.NeedE2E(t, "builds an image and boots QEMU")
 	ctx := context.Background()
-	cache := builder.DefaultCacheDir()
-	kdeb, ldeb, err := builder.Fetch(ctx, builder.FetchOptions{CacheDir: cache})
-	if err != nil {
-		t.Fatalf("kernel and boot loader packages are needed: %v", err)
-	}
-	// Prefer a versioned kernel package: Fetch may return the
-	// linux-image-cloud-amd64 meta-package when the cache holds both.
-	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(kdeb), "linux-image-[0-9]*-cloud-amd64_*.deb")); len(m) > 0 {
-		kdeb = m[len(m)-1]
-	}
-	app := filepath.Join(t.TempDir(), "hello")
-	build := exec.Command("go", "build", "-o", app, "../../examples/hello")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build examples/hello: %v\n%s", err, b)
-	}
+	cache, kdeb, ldeb := testutil.CacheDir(), testutil.KernelDeb(t), testutil.LoaderDeb(t)
+	app := testutil.StaticBinary(t, "../../examples/hello", testutil.BuildOptions{})
 	out := filepath.Join(t.TempDir(), "out")
 	if _, err := builder.Build(ctx, builder.Spec{
 		App: builder.App{Path: app, Ports: []int{8080}}, Kernel: builder.KernelSource{Deb: kdeb}, Bootloader: ldeb,
@@ -275,9 +343,7 @@ func TestE2ERunBuilt(t *testing.T) {
 // in a group of its own, must not die of it; the guest must power off
 // through ACPI and mkbootapp must exit 0.
 func TestE2ERunBinarySIGINT(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("boots QEMU (about 15 s under TCG): set BOOTAPP_E2E=1 to run")
-	}
+	testutil.NeedE2E(t, "boots QEMU (about 15 s under TCG)")
 	bin := filepath.Join(t.TempDir(), "mkbootapp")
 	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build mkbootapp: %v\n%s", err, b)

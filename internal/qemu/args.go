@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/bootapp/bootapp/image"
 )
 
 // launch holds everything that goes into one QEMU command line once the
@@ -22,6 +24,15 @@ type launch struct {
 
 // escapeOpt doubles commas, QEMU's escape inside an option value.
 func escapeOpt(s string) string { return strings.ReplaceAll(s, ",", ",,") }
+
+// driver returns QEMU's block driver for f, which resolve has checked.
+func driver(f image.Format) string {
+	d, err := DriveFormatOf(f)
+	if err != nil {
+		return string(f) // unreachable after resolve; QEMU names the problem
+	}
+	return d.Driver
+}
 
 // args returns QEMU's command-line arguments (without the program name).
 func (l *launch) args() []string {
@@ -53,7 +64,7 @@ func (l *launch) args() []string {
 		)
 	}
 	for i, d := range l.disks {
-		drive := fmt.Sprintf("if=none,id=d%d,file=%s,format=%s", i, escapeOpt(d.Path), d.Format)
+		drive := fmt.Sprintf("if=none,id=d%d,file=%s,format=%s", i, escapeOpt(d.Path), driver(d.Format))
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		}

@@ -1,6 +1,6 @@
 // Package qemu starts and controls a local QEMU virtual machine that boots a
 // bootapp disk image. It is the one place that knows QEMU's command line, so
-// the end-to-end tests, `mkbootapp run` and builder.Verify all boot images the
+// the end-to-end tests, `mkbootapp run` and verify.Run all boot images the
 // same way.
 //
 // Data flow: a Config lists the disks (the first one boots), the firmware
@@ -11,7 +11,15 @@
 // own process group (so a terminal's Ctrl-C reaches only the caller) and
 // waits until QEMU's QMP monitor answers, which proves the machine is up.
 // With Accel "auto" it uses KVM when /dev/kvm is usable and falls back to TCG
-// when QEMU cannot start with KVM.
+// when QEMU cannot start with KVM (where /dev/kvm exists but nested KVM
+// aborts); that failure is remembered for the rest of the process.
+//
+// DriveFormatOf is the one mapping from an image.Format to QEMU's block
+// driver and whether QEMU can write it; a Disk names its image.Format and
+// Start picks the driver. BootFormats is the order in which a built disk
+// is picked to boot. GuestFatal reads bootapp-init's fatal error off the
+// console. Start works on Linux only; elsewhere it returns an error
+// wrapping ErrUnsupportedHost.
 //
 // The serial console is read from QEMU's stdout and copied to Config.Console
 // and into a bounded in-memory tail (VM.ConsoleTail) for error messages.

@@ -7,9 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // fakeQEMU returns the path of testdata/fakeqemu.py, a stand-in for QEMU
@@ -48,6 +51,7 @@ func TestFakeLifecycle(t *testing.T) {
 		kvm         bool
 		ignoreACPI  bool
 		kvmError    bool // KVM starts, then stops with an internal error
+		kvmAbort    bool // QEMU aborts with KVM (an assertion and a dump)
 		end         func(ctx context.Context, cancel context.CancelFunc, vm *VM) error
 		wantAccel   string
 		wantEndErr  error
@@ -56,6 +60,8 @@ func TestFakeLifecycle(t *testing.T) {
 		{name: "auto falls back from KVM to TCG, ACPI stop", accel: "auto", kvm: true, wantAccel: "tcg",
 			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error { return vm.Stop(ctx, 10*time.Second) }},
 		{name: "auto falls back when KVM stops with an internal error", accel: "auto", kvm: true, kvmError: true, wantAccel: "tcg",
+			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error { return vm.Stop(ctx, 10*time.Second) }},
+		{name: "auto falls back when QEMU aborts with KVM", accel: "auto", kvm: true, kvmAbort: true, wantAccel: "tcg",
 			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error { return vm.Stop(ctx, 10*time.Second) }},
 		{name: "powerdown then wait", accel: "tcg", wantAccel: "tcg",
 			end: func(ctx context.Context, _ context.CancelFunc, vm *VM) error {
@@ -84,14 +90,9 @@ func TestFakeLifecycle(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			bin, disk := fakeQEMU(t)
-			if tt.kvmError {
-				if err := os.WriteFile(disk+".kvm-internal-error", nil, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if tt.ignoreACPI {
-				if err := os.WriteFile(disk+".ignore-acpi", nil, 0o644); err != nil {
-					t.Fatal(err)
+			for suffix, on := range map[string]bool{".kvm-internal-error": tt.kvmError, ".kvm-abort": tt.kvmAbort, ".ignore-acpi": tt.ignoreACPI} {
+				if on {
+					fakeMode(t, disk, suffix)
 				}
 			}
 			work := t.TempDir()
@@ -99,7 +100,7 @@ func TestFakeLifecycle(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			vm, err := start(ctx, Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: tt.accel, WorkDir: work,
-				Console: &console, Forwards: []Forward{{GuestPort: 80}}}, func() bool { return tt.kvm })
+				Console: &console, Forwards: []Forward{{GuestPort: 80}}}, &kvmState{usable: func() bool { return tt.kvm }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,8 +125,8 @@ func TestFakeLifecycle(t *testing.T) {
 			if !strings.Contains(console.String(), "fake console: booted") {
 				t.Errorf("Console = %q", console.String())
 			}
-			if tt.kvm && !strings.Contains(console.String(), "restarting with TCG") {
-				t.Errorf("the KVM fallback is not on the console: %q", console.String())
+			if tt.kvm {
+				checkKVMNotice(t, console.String())
 			}
 			checkGone(t, vm, work)
 			// Methods after exit are harmless.
@@ -141,12 +142,92 @@ func TestFakeExplicitKVMFails(t *testing.T) {
 	bin, disk := fakeQEMU(t)
 	work := t.TempDir()
 	_, err := start(context.Background(), Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: "kvm", WorkDir: work},
-		func() bool { return true })
+		&kvmState{usable: func() bool { return true }})
 	if err == nil || !strings.Contains(err.Error(), "Could not access KVM") {
 		t.Fatalf("err = %v, want QEMU's KVM message", err)
 	}
 	if left, _ := os.ReadDir(work); len(left) != 0 {
 		t.Errorf("work dir %s not cleaned: %v", work, left)
+	}
+}
+
+// fakeMode switches a behaviour of the fake QEMU on (see fakeqemu.py).
+func fakeMode(t *testing.T, disk, suffix string) {
+	t.Helper()
+	if err := os.WriteFile(disk+suffix, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkKVMNotice fails unless the console says in exactly one line, with
+// no dump, that KVM failed and TCG is used.
+func checkKVMNotice(t *testing.T, console string) {
+	t.Helper()
+	if n := strings.Count(console, "KVM is present but failed ("); n != 1 {
+		t.Errorf("console has %d KVM notices, want 1:\n%s", n, console)
+	}
+	if !strings.Contains(console, "); using TCG]\n") {
+		t.Errorf("the KVM notice does not say TCG is used:\n%s", console)
+	}
+	if strings.Contains(console, "RAX=") || strings.Contains(console, "emulation failure") {
+		t.Errorf("QEMU's dump reached the console:\n%s", console)
+	}
+}
+
+// TestFakeKVMFailureRemembered checks that after QEMU failed with KVM once,
+// later VMs of the process (sharing the host's KVM state) start with TCG
+// at once and say nothing more, also when started concurrently.
+func TestFakeKVMFailureRemembered(t *testing.T) {
+	bin, disk := fakeQEMU(t)
+	fakeMode(t, disk, ".kvm-abort")
+	kvm := &kvmState{usable: func() bool { return true }}
+	boot := func(t *testing.T) (accel, console string) {
+		var out testutil.SyncBuffer
+		vm, err := start(context.Background(), Config{Disks: []Disk{{Path: disk}}, Binary: bin, WorkDir: t.TempDir(), Console: &out}, kvm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Stop(context.Background(), 10*time.Second); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		return vm.Accel(), out.String()
+	}
+	accel, console := boot(t)
+	if accel != "tcg" {
+		t.Fatalf("first VM: accel %q, want tcg", accel)
+	}
+	checkKVMNotice(t, console)
+	why := kvm.failure()
+	if !strings.Contains(why, "Assertion") || strings.Contains(why, "\n") {
+		t.Errorf("remembered reason %q, want the assertion line", why)
+	}
+	if !strings.Contains(console, why) {
+		t.Errorf("the notice does not quote %q:\n%s", why, console)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			accel, console := boot(t)
+			if accel != "tcg" || strings.Contains(console, "KVM") {
+				t.Errorf("later VM: accel %q, console %q; want tcg without trying KVM", accel, console)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestFirstLine(t *testing.T) {
+	tests := map[string]string{
+		"":                     "",
+		"one":                  "one",
+		"\n  \n two \nthree\n": "two",
+	}
+	for in, want := range tests {
+		if got := firstLine(in); got != want {
+			t.Errorf("firstLine(%q) = %q, want %q", in, got, want)
+		}
 	}
 }
 

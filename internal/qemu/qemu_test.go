@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bootapp/bootapp/image"
 )
 
 func TestLaunchArgs(t *testing.T) {
@@ -39,16 +41,16 @@ func TestLaunchArgs(t *testing.T) {
 				"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-blk-pci,drive=d0,bootindex=0",
 				"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}, tail),
 	}, {
-		name: "bios kvm two disks read-only forwards and a comma in a path",
+		name: "bios kvm two disks read-only forwards a comma in a path and a VHD",
 		l: launch{accel: "kvm", memoryMB: 1024, cpus: 4, qmpPath: "/w/qmp.sock",
-			disks:    []Disk{{Path: "/img/a,b.qcow2", Format: "qcow2", ReadOnly: true}, {Path: "/img/data.vmdk", Format: "vmdk"}},
+			disks:    []Disk{{Path: "/img/a,b.qcow2", Format: "qcow2", ReadOnly: true}, {Path: "/img/data.vhd", Format: image.VHD}},
 			forwards: []Forward{{HostAddr: "127.0.0.1", HostPort: 18080, GuestPort: 8080}, {HostAddr: "127.0.0.1", HostPort: 2222, GuestPort: 22}}},
 		want: concat([]string{"-machine", "q35", "-accel", "kvm", "-nodefaults", "-display", "none", "-no-reboot",
 			"-m", "1024", "-smp", "4", "-cpu", "host",
 			"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
 			"-qmp", "unix:/w/qmp.sock,server=on,wait=off",
 			"-drive", "if=none,id=d0,file=/img/a,,b.qcow2,format=qcow2,readonly=on", "-device", "virtio-blk-pci,drive=d0,bootindex=0",
-			"-drive", "if=none,id=d1,file=/img/data.vmdk,format=vmdk", "-device", "virtio-blk-pci,drive=d1",
+			"-drive", "if=none,id=d1,file=/img/data.vhd,format=vpc", "-device", "virtio-blk-pci,drive=d1",
 			"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=tcp:127.0.0.1:2222-:22",
 			"-device", "virtio-net-pci,netdev=n0"}, tail),
 	}}
@@ -100,7 +102,13 @@ func TestResolve(t *testing.T) {
 		{name: "no disks", c: Config{}, wantErr: "no disks"},
 		{name: "both firmwares", c: Config{UEFI: true, BIOS: true, Disks: []Disk{{Path: img}}}, wantErr: "both set"},
 		{name: "missing disk", c: Config{Disks: []Disk{{Path: filepath.Join(dir, "nope.raw")}}}, wantErr: "nope.raw: not a regular file"},
-		{name: "bad format", c: Config{Disks: []Disk{{Path: img, Format: "vhd"}}}, wantErr: `format "vhd"`},
+		{name: "format QEMU cannot attach", c: Config{Disks: []Disk{{Path: img, Format: image.GCE}}}, wantErr: `format "gce": QEMU cannot attach`},
+		{name: "read-only format attached writable", c: Config{Disks: []Disk{{Path: img, Format: image.VMDKStream}}}, wantErr: "QEMU can only read"},
+		{name: "read-only format attached read-only", c: Config{Disks: []Disk{{Path: img, Format: image.VMDKStream, ReadOnly: true}}}, check: func(t *testing.T, l *launch) {
+			if l.disks[0].Format != image.VMDKStream || !l.disks[0].ReadOnly {
+				t.Errorf("disk changed: %+v", l.disks[0])
+			}
+		}},
 		{name: "bad accel", c: Config{Accel: "hvf", Disks: []Disk{{Path: img}}}, wantErr: "unknown accelerator"},
 		{name: "bad guest port", c: Config{Disks: []Disk{{Path: img}}, Forwards: []Forward{{GuestPort: 0}}}, wantErr: "out of range"},
 	}
@@ -414,5 +422,35 @@ func TestPortFree(t *testing.T) {
 	ln.Close()
 	if !PortFree("127.0.0.1", port) {
 		t.Errorf("PortFree(%d) = false after close", port)
+	}
+}
+
+func TestGuestFatal(t *testing.T) {
+	tests := []struct {
+		name    string
+		console string
+		want    string
+	}{
+		{name: "clean power-off", console: "bootapp-init: [   0.500000] starting\nbootapp-init: [   9.000000] power off\n"},
+		{name: "init fatal", console: "bootapp-init: [   0.500000] starting\r\n" +
+			"bootapp-init: [   1.234567] fatal: data volume: mount /dev/vdb: invalid argument\r\n" +
+			"bootapp-init: [   1.300000] power off\r\n",
+			want: "data volume: mount /dev/vdb: invalid argument"},
+		{name: "first fatal wins, panic stack cut", console: "bootapp-init: [  12.000001] fatal: panic: boom\ngoroutine 1 [running]:\n" +
+			"bootapp-init: [  12.000002] fatal: panic in network: later\n",
+			want: "panic: boom"},
+		{name: "app lines do not count", console: "app: bootapp-init: [   1.000000] fatal: not the init\n"},
+		{name: "the word fatal alone does not count", console: "bootapp-init: [   1.000000] app: fatal: config missing, retrying\n"},
+		{name: "kernel panic", console: "[    2.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\n[    2.2] Kernel Offset: disabled\n",
+			want: "Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100"},
+		{name: "init fatal before a kernel panic", console: "[ 1.0] Kernel panic - not syncing: x\nbootapp-init: [   1.5] fatal: y\n", want: "y"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := GuestFatal(tt.console)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("GuestFatal = %q, %v; want %q", got, ok, tt.want)
+			}
+		})
 	}
 }

@@ -13,8 +13,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/bootapp/bootapp/image"
 )
 
 // Config describes a virtual machine to start. Zero values select the
@@ -41,7 +42,8 @@ type Config struct {
 	Console io.Writer
 	// Accel is the accelerator: "kvm", "tcg" or "auto" (the default: KVM
 	// when /dev/kvm is usable, else TCG; when QEMU fails to start with
-	// KVM, Start retries with TCG).
+	// KVM, Start says so in one line on Console, retries with TCG, and
+	// every later "auto" Start of the process uses TCG at once).
 	Accel string
 	// Binary is the QEMU program. Default: qemu-system-x86_64 from PATH.
 	Binary string
@@ -56,9 +58,10 @@ type Config struct {
 type Disk struct {
 	// Path of the image file.
 	Path string
-	// Format is QEMU's name of the image format: "raw" (default),
-	// "qcow2" or "vmdk".
-	Format string
+	// Format is the image's format (default image.Raw). QEMU's driver
+	// for it comes from DriveFormatOf; a format that QEMU cannot write
+	// (image.VMDKStream) must be attached ReadOnly.
+	Format image.Format
 	// ReadOnly attaches the disk read-only.
 	ReadOnly bool
 }
@@ -77,6 +80,11 @@ type Forward struct {
 // ErrKilled reports that QEMU was killed rather than left to exit by itself:
 // by VM.Kill, or by VM.Stop when the guest did not power off in time.
 var ErrKilled = errors.New("QEMU was killed")
+
+// ErrUnsupportedHost reports that Start cannot run QEMU on this operating
+// system (only Linux is supported). Building images works everywhere;
+// booting them needs Linux.
+var ErrUnsupportedHost = errors.New("running images needs a Linux host with QEMU")
 
 // consoleTailBytes bounds the console kept in memory for error messages.
 const consoleTailBytes = 256 << 10
@@ -109,15 +117,19 @@ type VM struct {
 // Start boots a VM as c describes and returns once QEMU answers on its
 // control socket. QEMU runs until the guest powers off, the VM is stopped
 // or killed, or ctx is cancelled (which kills it). The returned errors wrap
-// ErrNoQEMU or ErrNoOVMF when those are missing.
+// ErrNoQEMU or ErrNoOVMF when those are missing, and ErrUnsupportedHost on
+// an operating system other than Linux.
 func Start(ctx context.Context, c Config) (*VM, error) {
-	return start(ctx, c, kvmUsable)
+	return start(ctx, c, hostKVM)
 }
 
-// start is Start with the KVM probe as a parameter, so tests can exercise
-// the fallback from KVM to TCG on machines without KVM.
-func start(ctx context.Context, c Config, kvmOK func() bool) (*VM, error) {
+// start is Start with the host's KVM state as a parameter, so tests can
+// exercise the fallback from KVM to TCG on machines without KVM.
+func start(ctx context.Context, c Config, kvm *kvmState) (*VM, error) {
 	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := hostSupported(); err != nil {
 		return nil, err
 	}
 	l, err := resolve(c)
@@ -161,15 +173,19 @@ func start(ctx context.Context, c Config, kvmOK func() bool) (*VM, error) {
 	auto := accel == "" || accel == "auto"
 	if auto {
 		accel = "tcg"
-		if kvmOK() {
+		if kvm.worth() {
 			accel = "kvm"
 		}
 	}
 	l.accel = accel
 	vm, err := l.start(ctx, bin, vars, c.Console, cleanup, auto)
 	if err != nil && auto && accel == "kvm" && ctx.Err() == nil {
+		// QEMU's message can be a register or assertion dump: one line
+		// says enough, and later VMs of this process go straight to TCG.
+		why := firstLine(err.Error())
+		kvm.failed(why)
 		if c.Console != nil {
-			fmt.Fprintf(c.Console, "\n[bootapp: QEMU failed with KVM (%v); restarting with TCG]\n", err)
+			fmt.Fprintf(c.Console, "\n[bootapp: KVM is present but failed (%s); using TCG]\n", why)
 		}
 		l.accel = "tcg"
 		vm, err = l.start(ctx, bin, vars, c.Console, cleanup, auto)
@@ -206,12 +222,14 @@ func resolve(c Config) (*launch, error) {
 	}
 	for _, d := range c.Disks {
 		if d.Format == "" {
-			d.Format = "raw"
+			d.Format = image.Raw
 		}
-		switch d.Format {
-		case "raw", "qcow2", "vmdk":
-		default:
-			return nil, fmt.Errorf("disk %s: format %q cannot be attached (want raw, qcow2 or vmdk)", d.Path, d.Format)
+		df, err := DriveFormatOf(d.Format)
+		if err != nil {
+			return nil, fmt.Errorf("disk %s: %w", d.Path, err)
+		}
+		if !df.Writable && !d.ReadOnly {
+			return nil, fmt.Errorf("disk %s: format %s: %w: attach it read-only, or convert it to raw or qcow2 first", d.Path, d.Format, ErrReadOnlyFormat)
 		}
 		if !isFile(d.Path) {
 			return nil, fmt.Errorf("disk %s: not a regular file: check the path", d.Path)
@@ -269,6 +287,60 @@ func workDir(dir string) (path string, remove func(), err error) {
 		return "", nil, fmt.Errorf("create QEMU work directory %s: %w", dir, err)
 	}
 	return dir, func() {}, nil
+}
+
+// kvmState decides whether Accel "auto" tries KVM: when /dev/kvm is usable
+// and QEMU has not failed with KVM yet. Its methods are safe for concurrent
+// use.
+type kvmState struct {
+	usable func() bool // probes /dev/kvm
+
+	mu     sync.Mutex
+	reason string // the first line of QEMU's failure with KVM; "" while none
+}
+
+// hostKVM is the KVM state of this host, shared by every Start of the
+// process: /dev/kvm can exist while KVM fails (nested virtualisation that
+// aborts or stops with an emulation failure), and that does not get better
+// within a process, so one failed attempt sends every later VM straight to
+// TCG instead of paying the failed start (and its console noise) again.
+var hostKVM = &kvmState{usable: kvmUsable}
+
+// worth reports whether starting QEMU with KVM is worth a try.
+func (k *kvmState) worth() bool {
+	k.mu.Lock()
+	failed := k.reason != ""
+	k.mu.Unlock()
+	return !failed && k.usable()
+}
+
+// failed records that QEMU failed with KVM, and why.
+func (k *kvmState) failed(reason string) {
+	if reason == "" {
+		reason = "unknown error"
+	}
+	k.mu.Lock()
+	if k.reason == "" {
+		k.reason = reason
+	}
+	k.mu.Unlock()
+}
+
+// failure returns why QEMU failed with KVM, or "" when it has not.
+func (k *kvmState) failure() string {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.reason
+}
+
+// firstLine returns the first non-blank line of s, trimmed.
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			return l
+		}
+	}
+	return ""
 }
 
 // kvmUsable reports whether /dev/kvm can be opened for reading and writing.
@@ -337,13 +409,7 @@ func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io
 	cmd.Stdin = nil
 	cmd.Stdout = consoleWriter{tail: vm.console, out: console}
 	cmd.Stderr = vm.stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Own process group: a Ctrl-C in the terminal goes to the caller,
-		// which powers the guest off cleanly, not straight to QEMU.
-		Setpgid: true,
-		// QEMU dies with the process that started it: no orphans.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = procAttr()
 	cmd.WaitDelay = 2 * time.Second
 	vm.cmd = cmd
 	if err := cmd.Start(); err != nil {

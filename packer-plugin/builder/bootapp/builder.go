@@ -13,6 +13,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/builder/verify"
 )
 
 // BuilderID identifies artifacts made by this builder (Artifact.BuilderId).
@@ -36,7 +37,7 @@ type Builder struct {
 	config Config
 	// build is the engine; nil means builder.Build.
 	build buildFunc
-	// verify is the verifier; nil means builder.Verify.
+	// verify is the verifier; nil means verify.Run.
 	verify verifyFunc
 }
 
@@ -69,11 +70,11 @@ func (b *Builder) Run(ctx context.Context, ui packersdk.Ui, hook packersdk.Hook)
 	if build == nil {
 		build = builder.Build
 	}
-	verify := b.verify
-	if verify == nil {
-		verify = builder.Verify
+	verifier := b.verify
+	if verifier == nil {
+		verifier = verify.Run
 	}
-	steps := b.steps(build, verify)
+	steps := b.steps(build, verifier)
 
 	state := new(multistep.BasicStateBag)
 	state.Put("ui", ui)

@@ -19,6 +19,7 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/builder/verify"
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/testutil"
 )
@@ -159,11 +160,11 @@ func TestRun(t *testing.T) {
 		{
 			name: "verify boots the result",
 			opts: map[string]interface{}{"verify": true, "ports": []int{8080}},
-			verify: func(ctx context.Context, res *builder.Result, o builder.VerifyOptions) (*builder.VerifyReport, error) {
+			verify: func(ctx context.Context, res *builder.Result, o verify.Options) (*verify.Report, error) {
 				if len(res.Files) == 0 || res.Files[0].Role != builder.RoleBoot {
 					return nil, fmt.Errorf("verify got %+v", res)
 				}
-				return &builder.VerifyReport{BootDisk: res.Files[0].Path, Accel: "tcg", BootToHealthy: 7 * time.Second}, nil
+				return &verify.Report{BootDisk: res.Files[0].Path, Accel: "tcg", BootToHealthy: 7 * time.Second}, nil
 			},
 			wantOutput: true,
 			check: func(t *testing.T, f *fakeBuild, ui string) {
@@ -175,8 +176,8 @@ func TestRun(t *testing.T) {
 		{
 			name: "failed verification removes the output directory",
 			opts: map[string]interface{}{"verify": true, "ports": []int{8080}},
-			verify: func(ctx context.Context, res *builder.Result, o builder.VerifyOptions) (*builder.VerifyReport, error) {
-				return nil, fmt.Errorf("app never answered: %w", builder.ErrUnhealthy)
+			verify: func(ctx context.Context, res *builder.Result, o verify.Options) (*verify.Report, error) {
+				return nil, fmt.Errorf("app never answered: %w", verify.ErrUnhealthy)
 			},
 			wantErr: "never answered",
 		},
@@ -205,7 +206,7 @@ func TestRun(t *testing.T) {
 			b.build = f.build
 			b.verify = tt.verify
 			if b.verify == nil {
-				b.verify = func(context.Context, *builder.Result, builder.VerifyOptions) (*builder.VerifyReport, error) {
+				b.verify = func(context.Context, *builder.Result, verify.Options) (*verify.Report, error) {
 					t.Error("verify called without the verify option")
 					return nil, errors.New("unexpected verify")
 				}

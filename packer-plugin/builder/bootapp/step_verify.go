@@ -9,10 +9,11 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 
 	"github.com/bootapp/bootapp/builder"
+	"github.com/bootapp/bootapp/builder/verify"
 )
 
-// verifyFunc is the verifier: builder.Verify, replaced by a fake in tests.
-type verifyFunc func(context.Context, *builder.Result, builder.VerifyOptions) (*builder.VerifyReport, error)
+// verifyFunc is the verifier: verify.Run, replaced by a fake in tests.
+type verifyFunc func(context.Context, *builder.Result, verify.Options) (*verify.Report, error)
 
 // stepVerify boots the built image in QEMU (option `verify`) and fails the
 // build unless the app passes its health check and the VM powers off on
@@ -29,7 +30,7 @@ func (s *stepVerify) Run(ctx context.Context, state multistep.StateBag) multiste
 	ui.Say("Verifying the image: booting it in QEMU and waiting for the health check...")
 	// The serial console goes to Packer's log (PACKER_LOG=1); a failure
 	// quotes its last lines in the error anyway.
-	rep, err := s.verify(ctx, res, builder.VerifyOptions{Console: log.Writer()})
+	rep, err := s.verify(ctx, res, verify.Options{Console: log.Writer()})
 	if err != nil {
 		err = fmt.Errorf("bootapp verify: %w", err)
 		state.Put("error", err)
@@ -41,6 +42,6 @@ func (s *stepVerify) Run(ctx context.Context, state multistep.StateBag) multiste
 	return multistep.ActionContinue
 }
 
-// Cleanup does nothing: Verify boots a read-only boot disk and a scratch
+// Cleanup does nothing: verify.Run boots a read-only boot disk and a scratch
 // copy of the data volume, which it removes itself.
 func (s *stepVerify) Cleanup(multistep.StateBag) {}

@@ -1,4 +1,4 @@
-package builder
+package verify
 
 import (
 	"context"
@@ -9,29 +9,30 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 func TestPickDisk(t *testing.T) {
-	files := []File{
-		{Path: "a.vmdk", Role: RoleBoot, Format: image.VMDKStream},
-		{Path: "a.qcow2", Role: RoleBoot, Format: image.QCOW2},
-		{Path: "a.raw", Role: RoleBoot, Format: image.Raw},
-		{Path: "d.vmdk", Role: RoleData, Format: image.VMDKSparse},
+	files := []builder.File{
+		{Path: "a.vmdk", Role: builder.RoleBoot, Format: image.VMDKStream},
+		{Path: "a.qcow2", Role: builder.RoleBoot, Format: image.QCOW2},
+		{Path: "a.raw", Role: builder.RoleBoot, Format: image.Raw},
+		{Path: "d.vmdk", Role: builder.RoleData, Format: image.VMDKSparse},
 	}
 	tests := []struct {
 		name    string
-		files   []File
-		role    Role
+		files   []builder.File
+		role    builder.Role
 		want    string
 		wantErr error
 	}{
-		{name: "raw preferred", files: files, role: RoleBoot, want: "a.raw"},
-		{name: "qcow2 before vmdk", files: files[:2], role: RoleBoot, want: "a.qcow2"},
-		{name: "stream vmdk is not bootable", files: files[:1], role: RoleBoot, wantErr: ErrNoBootDisk},
-		{name: "data vmdk", files: files, role: RoleData, want: "d.vmdk"},
-		{name: "no data", files: files[:3], role: RoleData, want: ""},
+		{name: "raw preferred", files: files, role: builder.RoleBoot, want: "a.raw"},
+		{name: "qcow2 before vmdk", files: files[:2], role: builder.RoleBoot, want: "a.qcow2"},
+		{name: "stream vmdk is not bootable", files: files[:1], role: builder.RoleBoot, wantErr: ErrNoBootDisk},
+		{name: "data vmdk", files: files, role: builder.RoleData, want: "d.vmdk"},
+		{name: "no data", files: files[:3], role: builder.RoleData, want: ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -49,26 +50,27 @@ func TestPickDisk(t *testing.T) {
 	}
 }
 
-func TestVerifyHealth(t *testing.T) {
+func TestHealthCheck(t *testing.T) {
+	type hc = builder.HealthCheck
 	tests := []struct {
 		name     string
-		spec     Spec
-		override *HealthCheck
-		want     HealthCheck
+		spec     builder.Spec
+		override *hc
+		want     hc
 		wantErr  string
 	}{
-		{name: "spec health", spec: Spec{Health: &HealthCheck{Port: 80, Path: "/h", Timeout: time.Second}},
-			want: HealthCheck{Port: 80, Path: "/h", Timeout: time.Second}},
-		{name: "port from app, default timeout", spec: Spec{App: App{Ports: []int{8080, 9090}}},
-			want: HealthCheck{Port: 8080, Timeout: DefaultHealthTimeout}},
-		{name: "override wins", spec: Spec{Health: &HealthCheck{Port: 80}}, override: &HealthCheck{Port: 81, Path: "/x"},
-			want: HealthCheck{Port: 81, Path: "/x", Timeout: DefaultHealthTimeout}},
-		{name: "no port", spec: Spec{}, wantErr: "no health check port"},
-		{name: "bad path", spec: Spec{Health: &HealthCheck{Port: 80, Path: "healthz"}}, wantErr: "must start with '/'"},
+		{name: "spec health", spec: builder.Spec{Health: &hc{Port: 80, Path: "/h", Timeout: time.Second}},
+			want: hc{Port: 80, Path: "/h", Timeout: time.Second}},
+		{name: "port from app, default timeout", spec: builder.Spec{App: builder.App{Ports: []int{8080, 9090}}},
+			want: hc{Port: 8080, Timeout: builder.DefaultHealthTimeout}},
+		{name: "override wins", spec: builder.Spec{Health: &hc{Port: 80}}, override: &hc{Port: 81, Path: "/x"},
+			want: hc{Port: 81, Path: "/x", Timeout: builder.DefaultHealthTimeout}},
+		{name: "no port", spec: builder.Spec{}, wantErr: "no health check port"},
+		{name: "bad path", spec: builder.Spec{Health: &hc{Port: 80, Path: "healthz"}}, wantErr: "must start with '/'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := verifyHealth(&Result{Spec: tt.spec}, tt.override)
+			got, err := healthCheck(&builder.Result{Spec: tt.spec}, tt.override)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
@@ -76,7 +78,7 @@ func TestVerifyHealth(t *testing.T) {
 				return
 			}
 			if err != nil || got != tt.want {
-				t.Fatalf("verifyHealth = %+v, %v; want %+v", got, err, tt.want)
+				t.Fatalf("healthCheck = %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
 	}
@@ -89,7 +91,7 @@ func TestVerifyErrorShowsConsoleTail(t *testing.T) {
 	}
 	console.WriteString("the last line\n")
 	err := verifyError(ErrUnhealthy, console.String(), "app never answered %s within %s; last status %d",
-		describeHealth(HealthCheck{Port: 8080, Path: "/healthz"}), 2*time.Minute, 500)
+		describeHealth(builder.HealthCheck{Port: 8080, Path: "/healthz"}), 2*time.Minute, 500)
 	if !errors.Is(err, ErrUnhealthy) {
 		t.Fatalf("not ErrUnhealthy: %v", err)
 	}
@@ -99,45 +101,39 @@ func TestVerifyErrorShowsConsoleTail(t *testing.T) {
 			t.Errorf("message lacks %q:\n%s", want, msg)
 		}
 	}
-	if n := strings.Count(msg, "\nline "); n != VerifyConsoleLines-1 {
-		t.Errorf("message shows %d console lines, want %d", n+1, VerifyConsoleLines)
+	if n := strings.Count(msg, "\nline "); n != ConsoleLines-1 {
+		t.Errorf("message shows %d console lines, want %d", n+1, ConsoleLines)
 	}
 	if err := verifyError(ErrNoShutdown, "", "x"); !strings.Contains(err.Error(), "(no console output)") {
 		t.Errorf("empty console not said: %v", err)
 	}
 }
 
-func TestVerifyRejectsUnbootableResult(t *testing.T) {
-	res := &Result{Files: []File{{Path: "x.vmdk", Role: RoleBoot, Format: image.VMDKStream}}, Spec: Spec{App: App{Ports: []int{8080}}}}
-	if _, err := Verify(context.Background(), res, VerifyOptions{}); !errors.Is(err, ErrNoBootDisk) {
+func TestRunRejectsUnbootableResult(t *testing.T) {
+	res := &builder.Result{Files: []builder.File{{Path: "x.vmdk", Role: builder.RoleBoot, Format: image.VMDKStream}},
+		Spec: builder.Spec{App: builder.App{Ports: []int{8080}}}}
+	if _, err := Run(context.Background(), res, Options{}); !errors.Is(err, ErrNoBootDisk) {
 		t.Fatalf("err = %v, want ErrNoBootDisk", err)
 	}
-	if _, err := Verify(context.Background(), nil, VerifyOptions{}); err == nil {
-		t.Fatal("Verify(nil) succeeded")
+	if _, err := Run(context.Background(), nil, Options{}); err == nil {
+		t.Fatal("Run(nil) succeeded")
 	}
 }
 
 // buildVerifyApp builds testdata/verifyapp into an image whose app runs
 // with the given mode argument.
-func buildVerifyApp(t *testing.T, mode string) *Result {
+func buildVerifyApp(t *testing.T, mode string) *builder.Result {
 	t.Helper()
-	cache, kdeb, ldeb := testInputs(t)
-	// Prefer a versioned kernel package beside the one Fetch chose: when
-	// the cache also holds the linux-image-cloud-amd64 meta-package, Fetch
-	// may return that (seen while Build was in progress).
-	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(kdeb), "linux-image-[0-9]*-cloud-amd64_*.deb")); len(m) > 0 {
-		kdeb = m[len(m)-1]
-	}
-	app := buildGoApp(t, "./testdata/verifyapp")
-	res, err := Build(context.Background(), Spec{
+	app := testutil.StaticBinary(t, "./testdata/verifyapp", testutil.BuildOptions{})
+	res, err := builder.Build(context.Background(), builder.Spec{
 		Name:       "verify-" + mode,
-		App:        App{Path: app, Args: []string{mode}, Ports: []int{8080}, StopTimeout: 5 * time.Second},
-		Kernel:     KernelSource{Deb: kdeb},
-		Bootloader: ldeb,
-		CacheDir:   cache,
+		App:        builder.App{Path: app, Args: []string{mode}, Ports: []int{8080}, StopTimeout: 5 * time.Second},
+		Kernel:     builder.KernelSource{Deb: testutil.KernelDeb(t)},
+		Bootloader: testutil.LoaderDeb(t),
+		CacheDir:   testutil.CacheDir(),
 		OutputDir:  filepath.Join(t.TempDir(), "out"),
-		DataVolume: DataVolume{Size: 64 << 20},
-		Health:     &HealthCheck{Port: 8080, Path: "/healthz", Timeout: 60 * time.Second},
+		DataVolume: builder.DataVolume{Size: 64 << 20},
+		Health:     &builder.HealthCheck{Port: 8080, Path: "/healthz", Timeout: 60 * time.Second},
 	})
 	if err != nil {
 		t.Fatalf("build %s: %v", mode, err)
@@ -145,11 +141,11 @@ func buildVerifyApp(t *testing.T, mode string) *Result {
 	return res
 }
 
-// TestE2EVerify builds the healthy app and three broken ones and checks
+// TestE2ERun builds the healthy app and three broken ones and checks
 // that only the healthy one verifies, and that each failure says what was
 // expected and shows the console.
-func TestE2EVerify(t *testing.T) {
-	e2e(t)
+func TestE2ERun(t *testing.T) {
+	testutil.NeedE2E(t, "builds four images and boots each in QEMU (about 15 s each under TCG)")
 	tests := []struct {
 		mode    string
 		wantErr error
@@ -165,16 +161,16 @@ func TestE2EVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.mode, func(t *testing.T) {
 			res := buildVerifyApp(t, tt.mode)
-			data, _ := pickDisk(res.Files, RoleData)
+			data, _ := pickDisk(res.Files, builder.RoleData)
 			dataSHA := testutil.FileSHA256(t, data.Path)
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 			defer cancel()
 			work := t.TempDir()
-			rep, err := Verify(ctx, res, VerifyOptions{WorkDir: work})
+			rep, err := Run(ctx, res, Options{WorkDir: work})
 			checkEmpty(t, work)
 			if tt.wantErr == nil {
 				if err != nil {
-					t.Fatalf("Verify: %v", err)
+					t.Fatalf("Run: %v", err)
 				}
 				t.Logf("healthy after %s, shutdown %s, total %s (%s)", rep.BootToHealthy.Round(time.Millisecond),
 					rep.Shutdown.Round(time.Millisecond), rep.Total.Round(time.Millisecond), rep.Accel)
@@ -183,7 +179,7 @@ func TestE2EVerify(t *testing.T) {
 				}
 			} else {
 				if !errors.Is(err, tt.wantErr) {
-					t.Fatalf("Verify err = %v, want %v", err, tt.wantErr)
+					t.Fatalf("Run err = %v, want %v", err, tt.wantErr)
 				}
 				for _, w := range tt.wantMsg {
 					if !strings.Contains(err.Error(), w) {
@@ -200,32 +196,32 @@ func TestE2EVerify(t *testing.T) {
 				t.Logf("failed as expected in %s: %s", rep.Total.Round(time.Millisecond), first)
 			}
 			if got := testutil.FileSHA256(t, data.Path); got != dataSHA {
-				t.Errorf("Verify changed the built data volume %s", data.Path)
+				t.Errorf("Run changed the built data volume %s", data.Path)
 			}
 		})
 	}
 }
 
-// TestE2EVerifyCancel checks that cancelling the context stops the VM
+// TestE2ERunCancel checks that cancelling the context stops the VM
 // and returns the context's error.
-func TestE2EVerifyCancel(t *testing.T) {
-	e2e(t)
+func TestE2ERunCancel(t *testing.T) {
+	testutil.NeedE2E(t, "builds an image and boots it in QEMU")
 	res := buildVerifyApp(t, "wrongport")
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	work := t.TempDir()
-	_, err := Verify(ctx, res, VerifyOptions{WorkDir: work})
+	_, err := Run(ctx, res, Options{WorkDir: work})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want DeadlineExceeded", err)
 	}
 	checkEmpty(t, work)
 }
 
-// checkEmpty fails the test when Verify left files in its work directory.
+// checkEmpty fails the test when Run left files in its work directory.
 func checkEmpty(t *testing.T, dir string) {
 	t.Helper()
 	left, err := os.ReadDir(dir)
 	if err != nil || len(left) != 0 {
-		t.Errorf("Verify left %v in %s (%v)", left, dir, err)
+		t.Errorf("Run left %v in %s (%v)", left, dir, err)
 	}
 }

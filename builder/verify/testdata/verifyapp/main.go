@@ -1,4 +1,4 @@
-// Command verifyapp is a test app for builder.Verify. Its first argument
+// Command verifyapp is a test app for verify.Run. Its first argument
 // selects how it misbehaves:
 //
 //	healthy     serve 200 on /healthz at :8080 and stop on SIGTERM

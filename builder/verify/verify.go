@@ -1,4 +1,4 @@
-package builder
+package verify
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/qemu"
 )
@@ -28,14 +29,14 @@ var ErrNoShutdown = errors.New("VM did not shut down on ACPI power-off")
 // (raw, qcow2 or monolithicSparse VMDK).
 var ErrNoBootDisk = errors.New("no bootable disk format in the build result")
 
-// VerifyConsoleLines is how many console lines a verification error shows.
-const VerifyConsoleLines = 100
+// ConsoleLines is how many console lines a verification error shows.
+const ConsoleLines = 100
 
-// VerifyOptions tune Verify. The zero value is ready to use.
-type VerifyOptions struct {
+// Options tune Run. The zero value is ready to use.
+type Options struct {
 	// Health overrides the result's Spec.Health. When both are nil, the
 	// first of Spec.App.Ports is checked with a TCP connection.
-	Health *HealthCheck
+	Health *builder.HealthCheck
 	// Console receives the serial console as the VM runs. Nil discards
 	// it; the report keeps it anyway.
 	Console io.Writer
@@ -52,13 +53,13 @@ type VerifyOptions struct {
 	WorkDir string
 }
 
-// VerifyReport tells how a verification went. Verify returns it also on
-// failure, when the VM was started, so the console log is at hand.
-type VerifyReport struct {
+// Report tells how a verification went. Run returns it also on failure,
+// when the VM was started, so the console log is at hand.
+type Report struct {
 	// BootDisk is the image that was booted.
 	BootDisk string
 	// Health is the check that was applied, defaults filled in.
-	Health HealthCheck
+	Health builder.HealthCheck
 	// Accel is the QEMU accelerator used: "kvm" or "tcg".
 	Accel string
 	// BootToHealthy is the time from QEMU's start to the first healthy
@@ -72,7 +73,7 @@ type VerifyReport struct {
 	Console string
 }
 
-// Verify boots the freshly built image of res in QEMU with a scratch copy of
+// Run boots the freshly built image of res in QEMU with a scratch copy of
 // its data volume (the built one stays pristine), waits until the health
 // check passes, then powers the VM off through ACPI and waits for QEMU to
 // exit: an app that never becomes healthy, or a VM that does not shut down,
@@ -80,16 +81,16 @@ type VerifyReport struct {
 // ErrUnhealthy or ErrNoShutdown). A VM that powers off before the app is
 // healthy (the app exited at start) fails at once rather than at the
 // timeout. The boot disk is attached read-only.
-func Verify(ctx context.Context, res *Result, opts VerifyOptions) (rep *VerifyReport, err error) {
+func Run(ctx context.Context, res *builder.Result, opts Options) (rep *Report, err error) {
 	start := time.Now()
 	if res == nil {
 		return nil, errors.New("verify: nil build result")
 	}
-	hc, err := verifyHealth(res, opts.Health)
+	hc, err := healthCheck(res, opts.Health)
 	if err != nil {
 		return nil, err
 	}
-	boot, err := pickDisk(res.Files, RoleBoot)
+	boot, err := pickDisk(res.Files, builder.RoleBoot)
 	if err != nil {
 		return nil, fmt.Errorf("verify %s: %w: build a raw, qcow2 or vmdk boot disk", res.Manifest, err)
 	}
@@ -100,16 +101,16 @@ func Verify(ctx context.Context, res *Result, opts VerifyOptions) (rep *VerifyRe
 	}
 	defer os.RemoveAll(work)
 
-	disks := []qemu.Disk{{Path: boot.Path, Format: qemuDriveFormat(boot.Format), ReadOnly: true}}
-	if data, err := pickDisk(res.Files, RoleData); err == nil {
+	disks := []qemu.Disk{{Path: boot.Path, Format: boot.Format, ReadOnly: true}}
+	if data, err := pickDisk(res.Files, builder.RoleData); err == nil {
 		scratch := filepath.Join(work, "data"+data.Format.Ext())
 		if err := copyScratch(ctx, scratch, data); err != nil {
 			return nil, err
 		}
-		disks = append(disks, qemu.Disk{Path: scratch, Format: qemuDriveFormat(data.Format)})
+		disks = append(disks, qemu.Disk{Path: scratch, Format: data.Format})
 	}
 
-	rep = &VerifyReport{BootDisk: boot.Path, Health: hc}
+	rep = &Report{BootDisk: boot.Path, Health: hc}
 	defer func() { rep.Total = time.Since(start) }()
 	bootStart := time.Now()
 	vm, err := qemu.Start(ctx, qemu.Config{
@@ -198,27 +199,27 @@ func Verify(ctx context.Context, res *Result, opts VerifyOptions) (rep *VerifyRe
 
 // verifyError formats a verification failure with the console tail.
 func verifyError(kind error, console, format string, args ...any) error {
-	tail := qemu.LastLines(console, VerifyConsoleLines)
+	tail := qemu.LastLines(console, ConsoleLines)
 	if strings.TrimSpace(tail) == "" {
 		tail = "(no console output)\n"
 	} else if !strings.HasSuffix(tail, "\n") {
 		tail += "\n"
 	}
 	return fmt.Errorf("verify: %w: %s\n--- console (last %d lines) ---\n%s--- end of console ---",
-		kind, fmt.Sprintf(format, args...), VerifyConsoleLines, tail)
+		kind, fmt.Sprintf(format, args...), ConsoleLines, tail)
 }
 
 // describeHealth says what a healthy app does, for error messages.
-func describeHealth(h HealthCheck) string {
+func describeHealth(h builder.HealthCheck) string {
 	if h.Path == "" {
 		return fmt.Sprintf("a TCP connection on port %d", h.Port)
 	}
 	return fmt.Sprintf("2xx on GET %s port %d", h.Path, h.Port)
 }
 
-// verifyHealth picks the health check and fills in its defaults.
-func verifyHealth(res *Result, override *HealthCheck) (HealthCheck, error) {
-	var hc HealthCheck
+// healthCheck picks the health check and fills in its defaults.
+func healthCheck(res *builder.Result, override *builder.HealthCheck) (builder.HealthCheck, error) {
+	var hc builder.HealthCheck
 	switch {
 	case override != nil:
 		hc = *override
@@ -235,44 +236,30 @@ func verifyHealth(res *Result, override *HealthCheck) (HealthCheck, error) {
 		return hc, fmt.Errorf("verify: health path %q must start with '/'", hc.Path)
 	}
 	if hc.Timeout <= 0 {
-		hc.Timeout = DefaultHealthTimeout
+		hc.Timeout = builder.DefaultHealthTimeout
 	}
 	return hc, nil
 }
 
-// bootable lists the formats QEMU can attach, in order of preference.
-var bootable = []image.Format{image.Raw, image.QCOW2, image.VMDKSparse}
-
-// pickDisk returns the file of the given role in the most preferred format
-// QEMU can attach.
-func pickDisk(files []File, role Role) (File, error) {
-	for _, f := range bootable {
+// pickDisk returns the file of the given role in the most preferred of
+// qemu.BootFormats.
+func pickDisk(files []builder.File, role builder.Role) (builder.File, error) {
+	for _, f := range qemu.BootFormats() {
 		for _, file := range files {
 			if file.Role == role && file.Format == f {
 				return file, nil
 			}
 		}
 	}
-	if role == RoleBoot {
-		return File{}, ErrNoBootDisk
+	if role == builder.RoleBoot {
+		return builder.File{}, ErrNoBootDisk
 	}
-	return File{}, fmt.Errorf("no %s disk in a format QEMU can attach", role)
-}
-
-// qemuDriveFormat maps an image format to QEMU's -drive format name.
-func qemuDriveFormat(f image.Format) string {
-	switch f {
-	case image.QCOW2:
-		return "qcow2"
-	case image.VMDKSparse:
-		return "vmdk"
-	}
-	return "raw"
+	return builder.File{}, fmt.Errorf("no %s disk in a format QEMU can attach", role)
 }
 
 // copyScratch copies the built data volume to dst, keeping raw images
 // sparse, so the VM writes into a throw-away copy.
-func copyScratch(ctx context.Context, dst string, f File) error {
+func copyScratch(ctx context.Context, dst string, f builder.File) error {
 	if f.Format == image.Raw {
 		if err := image.Encode(ctx, image.Raw, dst, f.Path); err != nil {
 			return fmt.Errorf("verify: scratch copy of data volume %s: %w", f.Path, err)
