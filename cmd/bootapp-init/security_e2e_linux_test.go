@@ -145,7 +145,7 @@ func TestBootQEMUSecurity(t *testing.T) {
 	zero := "0000000000000000"
 	for k, want := range map[string]string{
 		"CapInh": zero, "CapPrm": zero, "CapEff": zero, "CapBnd": zero, "CapAmb": zero,
-		"NoNewPrivs": "1", "Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000",
+		"NoNewPrivs": "1", "Uid": "1000 1000 1000 1000", "Gid": "1000 1000 1000 1000", "Groups": "",
 	} {
 		if got := r.Status[k]; got != want {
 			t.Errorf("/proc/self/status %s: %q, want %q", k, got, want)
