@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -79,13 +78,11 @@ func TestResourceUse(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helper process: %v\n%s", err, out)
 	}
-	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	rss, user, sys, ok := childUsage(cmd.ProcessState)
 	if !ok {
 		t.Skip("SKIP: no rusage on this platform")
 	}
-	rss := ru.Maxrss << 10 // KiB on Linux
-	t.Logf("peak RSS %.1f MB, CPU user %v sys %v", float64(rss)/1e6,
-		time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano()))
+	t.Logf("peak RSS %.1f MB, CPU user %v sys %v", float64(rss)/1e6, user, sys)
 	for _, line := range strings.Split(string(out), "\n") {
 		if strings.Contains(line, "took") {
 			t.Log(strings.TrimSpace(line))
@@ -111,11 +108,7 @@ func TestResourceUse(t *testing.T) {
 func resourceHelper(t *testing.T) {
 	dir := os.Getenv("BOOTAPP_IMAGE_DIR")
 	f := realisticBootFiles(t)
-	cpu := func() time.Duration {
-		var ru syscall.Rusage
-		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-	}
+	cpu := selfCPU
 	// Lines end in "took <wall>ms": the parent checks the wall time.
 	report := func(what string, start time.Time, cpu0 time.Duration) {
 		fmt.Printf("%s: CPU %.1fms, took %.1fms\n", what,

@@ -3,11 +3,10 @@ package image
 import (
 	"bytes"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"syscall"
 	"testing"
 
+	"github.com/bootapp/bootapp/image/internal/sparsetest"
 	"github.com/bootapp/bootapp/internal/testutil"
 )
 
@@ -32,18 +31,11 @@ func run(t testing.TB, name string, args ...string) (string, int) {
 	return string(out), 0
 }
 
-// allocated returns the bytes a file occupies on disk.
+// allocated returns the bytes a file occupies on disk (the test is
+// skipped where the platform cannot tell).
 func allocated(t testing.TB, path string) int64 {
 	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		t.Fatalf("no block count for %s on this platform", path)
-	}
-	return st.Blocks * 512
+	return sparsetest.Allocated(t, path)
 }
 
 // randBytes returns n deterministic pseudo-random bytes starting with

@@ -176,10 +176,9 @@ func ParseFooter(b []byte) (*Footer, error) {
 // the data padded with zeros to PaddedSize(size), then the footer. extents
 // lists where src may hold data, nil meaning all of it; bytes outside them
 // are taken as zeros and not read (the rules are in package image/sparse).
-// When w is an
-// io.Seeker (an *os.File) zero regions are skipped by seeking forward from
-// w's current offset, keeping the output sparse; otherwise zeros are
-// written.
+// When w is an io.Seeker (an *os.File) zero regions are skipped by seeking
+// forward from w's current offset, keeping the output sparse; otherwise
+// zeros are written.
 func WriteFixed(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
 	if size <= 0 {
 		return fmt.Errorf("vhd: image size %d must be positive", size)
