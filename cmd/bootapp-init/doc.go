@@ -10,9 +10,13 @@
 //  1. mounts /proc, /sys, /dev (devtmpfs), /dev/pts, /dev/shm, /run and /tmp,
 //     and makes /dev/console its stdout and stderr;
 //  2. reads the configuration (a broken one is fatal);
-//  3. loads the modules in the configured order: finit_module(2) for plain
-//     .ko files, init_module(2) after decompressing .ko.xz, .ko.zst and
-//     .ko.gz in user space. A module that fails is logged and skipped;
+//  3. closes the kernel's usermode helpers (kernel.modprobe, hotplug,
+//     uevent_helper, poweroff_cmd emptied) and writes the hardening
+//     sysctls (security.go), then loads the modules in the configured
+//     order: finit_module(2) for plain .ko files, init_module(2) after
+//     decompressing .ko.xz, .ko.zst and .ko.gz in user space. A module that
+//     fails is logged and skipped. Then module loading is disabled
+//     (kernel.modules_disabled=1) unless Config.Security allows it;
 //  4. concurrently brings up the network (lo, then the first Ethernet
 //     interface with DHCPv4: address, default route, /etc/resolv.conf,
 //     hostname) and the data volume (the block device whose ext4 label is
@@ -20,7 +24,11 @@
 //     by the app's user; a tmpfs stands in when it is absent and not
 //     required), and watches the ACPI "Power Button" input device;
 //  5. writes /etc/passwd and /etc/group entries for the app's UID and GID
-//     when missing, and starts the app as that user in its own session;
+//     when missing; makes / mode 0755 root and remounts it read-only,
+//     nosuid and nodev (what the init writes later, /etc/resolv.conf
+//     included, lives in /run); sets no_new_privs and empties the
+//     capability bounding, inheritable and ambient sets; and starts the app
+//     as its user in its own session;
 //  6. acts as PID 1: reaps every zombie (the app's orphans become its
 //     children), forwards SIGINT and SIGHUP to the app's process group, and
 //     applies the restart policy ("no", "on-failure", "always"; restarts
