@@ -230,10 +230,12 @@ func healthCheck(res *builder.Result, override *builder.HealthCheck) (builder.He
 		hc.Port = res.Spec.App.Ports[0]
 	}
 	if hc.Port < 1 || hc.Port > 65535 {
-		return hc, errors.New("verify: no health check port: set Spec.Health.Port or Spec.App.Ports (mkbootapp: --port or --health-port)")
+		return hc, &builder.FieldError{Field: "health.port", Err: builder.ErrInvalidSpec,
+			Msg: "no health check port for verify: give the health check a port, or the app one"}
 	}
 	if hc.Path != "" && !strings.HasPrefix(hc.Path, "/") {
-		return hc, fmt.Errorf("verify: health path %q must start with '/'", hc.Path)
+		return hc, &builder.FieldError{Field: "health.path", Err: builder.ErrInvalidSpec,
+			Msg: fmt.Sprintf("health check path %q must start with '/'", hc.Path)}
 	}
 	if hc.Timeout <= 0 {
 		hc.Timeout = builder.DefaultHealthTimeout

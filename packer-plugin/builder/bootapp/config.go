@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/bootapp/bootapp/builder"
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/bytesize"
+	"github.com/bootapp/bootapp/internal/qemu"
 )
 
 // Config is the configuration of a `source "bootapp" "NAME"` block. Every
@@ -122,7 +124,7 @@ type Config struct {
 	// Health check of the booted app: an HTTP GET of `path` on `port`
 	// answering 2xx, or a TCP connection to `port` when `path` is empty.
 	HealthCheck *HealthCheckConfig `mapstructure:"health_check"`
-	// Boot the built image in QEMU after the build (builder.Verify) and
+	// Boot the built image in QEMU after the build (verify.Run) and
 	// fail the build unless the app passes `health_check` (or, without
 	// the block, accepts TCP connections on the first of `ports`) and the
 	// VM powers off on ACPI shutdown. Needs qemu-system-x86_64 and OVMF on
@@ -518,8 +520,7 @@ func (c *Config) checkVerify(v *validator) {
 	}
 	bootable := len(c.spec.BootDisk.Formats) == 0 // the default is raw
 	for _, f := range c.spec.BootDisk.Formats {
-		switch f {
-		case image.Raw, image.QCOW2, image.VMDKSparse:
+		if slices.Contains(qemu.BootFormats(), f) {
 			bootable = true
 		}
 	}
