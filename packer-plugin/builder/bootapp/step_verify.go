@@ -32,7 +32,7 @@ func (s *stepVerify) Run(ctx context.Context, state multistep.StateBag) multiste
 	// quotes its last lines in the error anyway.
 	rep, err := s.verify(ctx, res, verify.Options{Console: log.Writer()})
 	if err != nil {
-		err = fmt.Errorf("bootapp verify: %w", err)
+		err = fmt.Errorf("bootapp verify: %w", renderEngineError(err))
 		state.Put("error", err)
 		ui.Error(err.Error())
 		return multistep.ActionHalt
