@@ -99,8 +99,13 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 // third for a typical Go binary.
 func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, logf func(string, ...any)) error {
 	if app.isDir {
-		if err := initramfs.AddTree(ctx, w, appInstallDir, app.src); err != nil {
-			return fmt.Errorf("copy app directory %s: %w", app.src, err)
+		// Root owns every file in the image, so a setuid or setgid bit
+		// would hand root to the app: AddTree drops them, and says so.
+		opts := initramfs.TreeOptions{Stripped: func(name string, mode fs.FileMode) {
+			logf("app %s: setuid/setgid bits dropped (%v): root owns every file in the image", name, mode)
+		}}
+		if err := initramfs.AddTreeOptions(ctx, w, appInstallDir, app.src, opts); err != nil {
+			return fieldErr(err, "app.path", "copy app directory %s: %v", app.src, err)
 		}
 		return nil
 	}
@@ -124,7 +129,7 @@ func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, l
 // their hash.
 func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string) ([]byte, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "bootapp base segment v1 %s\n", comp)
+	fmt.Fprintf(h, "bootapp base segment v2 %s\n", comp)
 	h.Write(initBin)
 	for i, m := range mods {
 		fmt.Fprintf(h, "%s %s\n", modPaths[i], m.File)
