@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // staleMsg is what a developer sees when the committed init no longer
@@ -89,9 +91,7 @@ func TestEmbeddedInitIsFresh(t *testing.T) {
 // same bytes. It compiles everything from scratch, so it runs only with
 // BOOTAPP_E2E=1.
 func TestBuildReproducible(t *testing.T) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("rebuilds the init with a cold build cache (about a minute): set BOOTAPP_E2E=1 to run")
-	}
+	testutil.NeedE2E(t, "rebuilds the init with a cold build cache (about a minute)")
 	a := build(t, filepath.Join(t.TempDir(), "a", "init"), nil)
 	b := build(t, filepath.Join(t.TempDir(), "b", "bootapp-init"), []string{"GOCACHE=" + t.TempDir()})
 	if !bytes.Equal(a, b) {

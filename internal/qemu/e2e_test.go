@@ -15,9 +15,7 @@ import (
 
 func needE2E(t *testing.T) {
 	t.Helper()
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		t.Skip("boots QEMU (about 10 s under TCG): set BOOTAPP_E2E=1 to run")
-	}
+	testutil.NeedE2E(t, "boots QEMU (about 10 s under TCG)")
 	if _, err := qemu.FindQEMU(""); err != nil {
 		t.Fatal(err)
 	}
@@ -128,9 +126,7 @@ func TestE2EContextCancelKills(t *testing.T) {
 // smallest UEFI guest (firmware, systemd-boot, kernel, a Go init): the
 // floor under every boot-based check (Verify, `mkbootapp run`).
 func BenchmarkBootPowerOff(b *testing.B) {
-	if os.Getenv("BOOTAPP_E2E") != "1" {
-		b.Skip("boots QEMU: set BOOTAPP_E2E=1 to run")
-	}
+	testutil.NeedE2E(b, "boots QEMU")
 	disk := qemutest.BuildDisk(b, b.TempDir(), qemutest.Options{Mode: qemutest.PowerOff})
 	var total time.Duration
 	b.ResetTimer()

@@ -24,7 +24,7 @@ func testResult(t *testing.T, dir string, files ...builder.File) *builder.Result
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	res := &builder.Result{KernelRelease: "6.1.0-56-cloud-amd64", Manifest: filepath.Join(dir, "hello.manifest.json")}
+	res := &builder.Result{KernelRelease: "9.9.9-1-test-amd64", Manifest: filepath.Join(dir, "hello.manifest.json")}
 	res.Spec.Name = "hello"
 	for _, f := range files {
 		f.Path = filepath.Join(dir, f.Path)
@@ -106,7 +106,7 @@ func TestArtifactStateAndString(t *testing.T) {
 		"ImageName": "hello", "OutputDir": out,
 		"BootDisk": filepath.Join(out, "hello.raw"), "BootDiskSHA256": "abc",
 		"DataVolume": filepath.Join(out, "hello-data.raw"), "Manifest": filepath.Join(out, "hello.manifest.json"),
-		"KernelRelease": "6.1.0-56-cloud-amd64",
+		"KernelRelease": "9.9.9-1-test-amd64",
 	}
 	if !reflect.DeepEqual(gd, want) {
 		t.Errorf("generated_data = %v, want %v", gd, want)
@@ -125,7 +125,7 @@ func TestArtifactStateAndString(t *testing.T) {
 		t.Errorf("HCP image invalid: %v", err)
 	}
 	if img.ProviderName != "bootapp" || img.ImageID != "hello.raw" || !filepath.IsAbs(img.ProviderRegion) ||
-		img.Labels["boot_disk_sha256"] != "abc" || img.Labels["kernel_release"] != "6.1.0-56-cloud-amd64" || img.Labels["data_volume"] != "hello-data.raw" {
+		img.Labels["boot_disk_sha256"] != "abc" || img.Labels["kernel_release"] != "9.9.9-1-test-amd64" || img.Labels["data_volume"] != "hello-data.raw" {
 		t.Errorf("HCP image = %+v", img)
 	}
 	// Packer core decodes the state into a list of images this way
@@ -143,7 +143,7 @@ func TestArtifactStateAndString(t *testing.T) {
 	}
 
 	s := a.String()
-	for _, sub := range []string{"hello", "6.1.0-56-cloud-amd64", "boot disk: " + filepath.Join(out, "hello.raw"), "data volume: "} {
+	for _, sub := range []string{"hello", "9.9.9-1-test-amd64", "boot disk: " + filepath.Join(out, "hello.raw"), "data volume: "} {
 		if !strings.Contains(s, sub) {
 			t.Errorf("String() = %q lacks %q", s, sub)
 		}

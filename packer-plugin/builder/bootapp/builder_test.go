@@ -291,7 +291,7 @@ func TestURLExt(t *testing.T) {
 		"https://x/linux.deb":            "deb",
 		"https://x/systemd-bootx64.EFI":  "efi",
 		"https://x/download?id=3":        "deb",
-		"file:///tmp/kc/linux-image.deb": "deb",
+		"file:///srv/debs/linux-image.deb": "deb",
 	} {
 		if got := urlExt(in, "deb"); got != want {
 			t.Errorf("urlExt(%q) = %q, want %q", in, got, want)
