@@ -288,9 +288,9 @@ func TestUIWriter(t *testing.T) {
 
 func TestURLExt(t *testing.T) {
 	for in, want := range map[string]string{
-		"https://x/linux.deb":            "deb",
-		"https://x/systemd-bootx64.EFI":  "efi",
-		"https://x/download?id=3":        "deb",
+		"https://x/linux.deb":              "deb",
+		"https://x/systemd-bootx64.EFI":    "efi",
+		"https://x/download?id=3":          "deb",
 		"file:///srv/debs/linux-image.deb": "deb",
 	} {
 		if got := urlExt(in, "deb"); got != want {
