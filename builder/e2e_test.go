@@ -52,8 +52,9 @@ func fileByRole(t *testing.T, r *Result, role Role, f image.Format) File {
 }
 
 // bootAndCount boots the boot disk with the data volume, checks the app's
-// counter goes from want to want+1, and powers the VM off with ACPI.
-func bootAndCount(t *testing.T, boot, data File, wantFirst int) {
+// counter goes from want to want+1 over the app's port, and powers the VM
+// off with ACPI.
+func bootAndCount(t *testing.T, boot, data File, wantFirst, port int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -63,7 +64,7 @@ func bootAndCount(t *testing.T, boot, data File, wantFirst int) {
 			{Path: boot.Path, Format: boot.Format, ReadOnly: true},
 			{Path: data.Path, Format: data.Format},
 		},
-		Forwards: []qemu.Forward{{GuestPort: 8080}},
+		Forwards: []qemu.Forward{{GuestPort: port}},
 	})
 	if err != nil {
 		t.Fatalf("start QEMU: %v", err)
@@ -73,7 +74,7 @@ func bootAndCount(t *testing.T, boot, data File, wantFirst int) {
 		t.Helper()
 		t.Fatalf(format+"\n--- serial console ---\n%s", append(args, vm.ConsoleTail())...)
 	}
-	base := "http://" + vm.Forwarded(8080)
+	base := "http://" + vm.Forwarded(port)
 	if err := qemu.WaitHTTP(ctx, base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
 		fail("app never became healthy: %v", err)
 	}
@@ -209,15 +210,17 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("manifest files %+v do not match the result %+v", m.Files, res.Files)
 	}
 
-	bootAndCount(t, boot, data, 1)
+	bootAndCount(t, boot, data, 1, 8080)
 	if got := testutil.FileSHA256(t, boot.Path); got != boot.SHA256 {
 		t.Errorf("boot disk changed while booted: the boot disk must stay immutable")
 	}
 	checkFilesystems(t, boot.Path, data.Path)
 
 	// Deploy: a new boot disk (different app arguments, so it really is a
-	// new build), the same data volume.
-	spec.App.Env = []string{"DEPLOY=2"}
+	// new build), the same data volume. The new release listens on port
+	// 80, which the unprivileged app may bind because it declares it.
+	spec.App.Env = []string{"DEPLOY=2", "LISTEN_ADDR=:80"}
+	spec.App.Ports = []int{80}
 	res2, err := Build(context.Background(), spec)
 	if err != nil {
 		t.Fatalf("second Build: %v", err)
@@ -230,7 +233,7 @@ func TestEndToEnd(t *testing.T) {
 	if !data2.Reused || data2.SHA256 != "" || data2.Path != data.Path {
 		t.Fatalf("second build did not keep the data volume (unhashed): %+v", data2)
 	}
-	bootAndCount(t, boot2, data2, 3)
+	bootAndCount(t, boot2, data2, 3, 80)
 	checkFilesystems(t, boot2.Path, data2.Path)
 }
 
@@ -277,8 +280,8 @@ func TestEndToEndFormats(t *testing.T) {
 		t.Errorf("stream-optimised VMDK beside a sparse one is named %s, want hello-stream.vmdk", res.Files[2].Path)
 	}
 	data := fileByRole(t, res, RoleData, image.QCOW2)
-	bootAndCount(t, fileByRole(t, res, RoleBoot, image.VMDKSparse), data, 1)
-	bootAndCount(t, fileByRole(t, res, RoleBoot, image.QCOW2), data, 3)
+	bootAndCount(t, fileByRole(t, res, RoleBoot, image.VMDKSparse), data, 1, 8080)
+	bootAndCount(t, fileByRole(t, res, RoleBoot, image.QCOW2), data, 3, 8080)
 	if b, err := exec.Command("qemu-img", "check", data.Path).CombinedOutput(); err != nil {
 		t.Errorf("qemu-img check %s after two boots: %v\n%s", data.Path, err, b)
 	}

@@ -86,11 +86,24 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 		Network:            guestconfig.Network{DHCP: true, DHCPTimeoutSeconds: dhcpTimeoutSeconds},
 		StopTimeoutSeconds: int((s.App.StopTimeout + time.Second - 1) / time.Second),
 		Restart:            s.App.Restart,
+		Security:           guestconfig.Security{UnprivilegedPortStart: lowPortStart(s.App.Ports)},
 	}
 	if s.DataVolume.Disabled {
 		cfg.Data.Label = ""
 	}
 	return cfg
+}
+
+// lowPortStart returns the lowest of ports when it is below 1024 (the app
+// runs unprivileged and could not bind it otherwise), else 0.
+func lowPortStart(ports []int) int {
+	low := 0
+	for _, p := range ports {
+		if p < 1024 && (low == 0 || p < low) {
+			low = p
+		}
+	}
+	return low
 }
 
 // writeApp copies the app into the initramfs, stripping DWARF debug

@@ -106,6 +106,16 @@ func bootTunables() []tunable {
 	}
 }
 
+// portTunable returns the sysctl that lets the unprivileged app bind ports
+// from start up, when start is above zero (see
+// guestconfig.Security.UnprivilegedPortStart).
+func portTunable(start int) (tunable, bool) {
+	if start <= 0 {
+		return tunable{}, false
+	}
+	return sysctl("net.ipv4.ip_unprivileged_port_start", strconv.Itoa(start)), true
+}
+
 // modulesLock is written once the init has loaded its modules, unless the
 // configuration keeps module loading open. It cannot be undone until the
 // next boot.

@@ -11,9 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// hardenKernel writes bootTunables and logs the result in one line.
+// hardenKernel writes bootTunables (and the lowest port the app may bind,
+// when the app declared ports below 1024) and logs the result in one line.
 func (in *initProc) hardenKernel() {
-	in.log.Printf("security: %s", applyTunables(osKernelFiles{}, bootTunables()))
+	ts := bootTunables()
+	if t, ok := portTunable(in.cfg.portStart); ok {
+		ts = append(ts, t)
+	}
+	in.log.Printf("security: %s", applyTunables(osKernelFiles{}, ts))
 }
 
 // lockModules disables module loading for the rest of the boot once the

@@ -65,6 +65,9 @@ type settings struct {
 	// allowModules keeps module loading enabled after boot
 	// (Security.AllowModuleLoading).
 	allowModules bool
+	// portStart, when above zero, is the lowest port the app may bind
+	// (Security.UnprivilegedPortStart).
+	portStart int
 }
 
 // newSettings checks c and fills in the defaults.
@@ -85,6 +88,10 @@ func newSettings(c *guestconfig.Config) (*settings, error) {
 		stopTimeout: time.Duration(c.StopTimeoutSeconds) * time.Second,
 
 		allowModules: c.Security.AllowModuleLoading,
+		portStart:    c.Security.UnprivilegedPortStart,
+	}
+	if s.portStart < 0 || s.portStart > 1024 {
+		return nil, fmt.Errorf("%w: unprivileged port start %d is not between 0 and 1024", errBadConfig, s.portStart)
 	}
 	if !path.IsAbs(s.appPath) {
 		return nil, fmt.Errorf("%w: app path %q is not absolute: fix App.Path in the build spec", errBadConfig, s.appPath)

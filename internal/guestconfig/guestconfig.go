@@ -54,6 +54,12 @@ type Security struct {
 	// kernel.modules_disabled=1 before it starts the app, so that not even
 	// a process that became root can load code into the kernel.
 	AllowModuleLoading bool `json:"allow_module_loading,omitempty"`
+	// UnprivilegedPortStart, when above zero, lowers
+	// net.ipv4.ip_unprivileged_port_start to it, so that the unprivileged
+	// app can listen on the ports below 1024 it declares (80, 443). The
+	// app is the only service of the machine, so nothing else can be
+	// impersonated on them. Zero keeps the kernel's default, 1024.
+	UnprivilegedPortStart int `json:"unprivileged_port_start,omitempty"`
 }
 
 // App describes the application process.
