@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"os"
 	"strings"
 
@@ -21,6 +23,24 @@ type BootFiles struct {
 	Initrd  []byte // initramfs, written as /bootapp/initrd
 	Cmdline string // kernel command line for the loader entry
 	Title   string // boot entry title, e.g. "bootapp: hello"
+
+	// InitrdReader, if not nil, holds the initramfs instead of Initrd
+	// (which must then be empty): InitrdSize bytes from offset 0, read
+	// in bounded chunks while they are written, so that an initramfs of
+	// any size costs no more than a few MiB of memory. An *os.File of a
+	// staged initramfs serves. It must not change until WriteBootDisk
+	// returns.
+	InitrdReader io.ReaderAt
+	// InitrdSize is the size of InitrdReader's initramfs in bytes.
+	InitrdSize int64
+}
+
+// initrdSize returns the size of the initramfs f holds, in either form.
+func (f *BootFiles) initrdSize() int64 {
+	if f.InitrdReader != nil {
+		return f.InitrdSize
+	}
+	return int64(len(f.Initrd))
 }
 
 // ErrBadBootFiles is wrapped when BootFiles cannot make a bootable disk:
@@ -73,7 +93,7 @@ func entryConf(f *BootFiles) []byte {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "title %s\nlinux %s\n", title, kernelPath)
-	if len(f.Initrd) > 0 {
+	if f.initrdSize() > 0 {
 		fmt.Fprintf(&b, "initrd %s\n", initrdPath)
 	}
 	if f.Cmdline != "" {
@@ -85,21 +105,32 @@ func entryConf(f *BootFiles) []byte {
 // espFiles lists what goes on the ESP, in write order.
 func espFiles(f *BootFiles) []espFile {
 	files := []espFile{
-		{loaderPath, f.Loader},
-		{loaderConfPath, []byte(loaderConf)},
-		{entryPath, entryConf(f)},
-		{kernelPath, f.Kernel},
+		bytesFile(loaderPath, f.Loader),
+		bytesFile(loaderConfPath, []byte(loaderConf)),
+		bytesFile(entryPath, entryConf(f)),
+		bytesFile(kernelPath, f.Kernel),
 	}
-	if len(f.Initrd) > 0 {
-		files = append(files, espFile{initrdPath, f.Initrd})
+	switch {
+	case f.InitrdReader != nil && f.InitrdSize > 0:
+		files = append(files, espFile{path: initrdPath, r: f.InitrdReader, size: f.InitrdSize})
+	case f.InitrdReader == nil && len(f.Initrd) > 0:
+		files = append(files, bytesFile(initrdPath, f.Initrd))
 	}
 	return files
 }
 
-// espFile is one file on the ESP.
+// espFile is one file on the ESP: size bytes read from r.
 type espFile struct {
 	path string
-	data []byte
+	r    io.ReaderAt
+	size int64
+	// hash, if not nil, receives the file's bytes as they are written.
+	hash io.Writer
+}
+
+// bytesFile returns an espFile holding b.
+func bytesFile(path string, b []byte) espFile {
+	return espFile{path: path, r: bytes.NewReader(b), size: int64(len(b))}
 }
 
 // MinBootDiskSize returns the smallest boot disk that holds f: 1 MiB for
@@ -117,7 +148,7 @@ func MinBootDiskSize(f *BootFiles) int64 {
 func minESPSizeFor(files []espFile) int64 {
 	var total int64
 	for _, fl := range files {
-		total += int64(len(fl.data))
+		total += fl.size
 	}
 	s := max(minESPSize, (total+mib-1)/mib*mib)
 	for ; s < maxBootDiskSize; s += mib {
@@ -135,7 +166,7 @@ func espFits(files []espFile, size int64) bool {
 	c := fat32ClusterSize(fsSize)
 	need := int64(fatClusterDirs + fatClusterSlack)
 	for _, fl := range files {
-		need += max(1, (int64(len(fl.data))+c-1)/c)
+		need += max(1, (fl.size+c-1)/c)
 	}
 	have, _ := fat32Layout(fsSize)
 	return have >= minFAT32Clusters && have >= need
@@ -201,9 +232,10 @@ func fat32Layout(size int64) (clusters, entries int64) {
 // minimum stays unpartitioned.
 //
 // The output is reproducible: the same BootFiles and size give
-// byte-identical disks. The disk and partition GUIDs and the FAT volume ID
-// derive from a SHA-256 of the contents, and every FAT timestamp is
-// 1980-01-01 00:00:00.
+// byte-identical disks, whichever form the initramfs has. The disk and
+// partition GUIDs and the FAT volume ID derive from a SHA-256 of the
+// contents (the initramfs is hashed while it is written, so it is read
+// once), and every FAT timestamp is 1980-01-01 00:00:00.
 //
 // A size below MinBootDiskSize fails with ErrTooSmall. The file at path is
 // created or truncated; on error it is removed.
@@ -223,12 +255,20 @@ func WriteBootDisk(ctx context.Context, path string, f *BootFiles, size int64) (
 		return fmt.Errorf("boot disk %s: size %s exceeds the 2 TiB a protective MBR can describe: %w", path, fmtSize(size), ErrBadSize)
 	case size < need:
 		return fmt.Errorf("boot disk of %s cannot hold kernel+initramfs (%s); use at least %s: %w",
-			fmtSize(size), fmtSize(int64(len(f.Kernel)+len(f.Initrd))), fmtSize(need), ErrTooSmall)
+			fmtSize(size), fmtSize(int64(len(f.Kernel))+f.initrdSize()), fmtSize(need), ErrTooSmall)
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boot disk %s: %w", path, err)
 	}
-	ids := deriveIDs(f, size)
+	// The identities hash the contents; the initramfs is hashed as it is
+	// written, and the partition table, which holds the GUIDs, written
+	// after the ESP.
+	idh := newIDHash(f)
+	for i := range files {
+		if files[i].path == initrdPath {
+			files[i].hash = idh
+		}
+	}
 
 	sf, err := createSparse(path, size)
 	if err != nil {
@@ -243,6 +283,10 @@ func WriteBootDisk(ctx context.Context, path string, f *BootFiles, size int64) (
 		}
 	}()
 
+	if err := writeESPFiles(ctx, sf, espStart, espSize, files); err != nil {
+		return fmt.Errorf("boot disk %s: %w", path, err)
+	}
+	ids := idh.ids(f, size)
 	table := &gpt.Table{
 		LogicalSectorSize:  sectorSize,
 		PhysicalSectorSize: sectorSize,
@@ -260,7 +304,7 @@ func WriteBootDisk(ctx context.Context, path string, f *BootFiles, size int64) (
 	if err := table.Write(sf, size); err != nil {
 		return fmt.Errorf("write partition table of boot disk %s: %w", path, err)
 	}
-	if err := writeESP(ctx, sf, espStart, espSize, files, ids.fatSerial); err != nil {
+	if err := fixFAT32(sf, espStart, ids.fatSerial); err != nil {
 		return fmt.Errorf("boot disk %s: %w", path, err)
 	}
 	return nil
@@ -283,6 +327,12 @@ func checkBootFiles(f *BootFiles) error {
 		return fmt.Errorf("%w: the boot entry title %q spans several lines", ErrBadBootFiles, f.Title)
 	case strings.ContainsAny(f.Cmdline, "\r\n"):
 		return fmt.Errorf("%w: the kernel command line %q spans several lines", ErrBadBootFiles, f.Cmdline)
+	case f.InitrdReader != nil && len(f.Initrd) > 0:
+		return fmt.Errorf("%w: the initramfs is given twice (Initrd and InitrdReader)", ErrBadBootFiles)
+	case f.InitrdReader == nil && f.InitrdSize != 0:
+		return fmt.Errorf("%w: InitrdSize %d without an InitrdReader", ErrBadBootFiles, f.InitrdSize)
+	case f.InitrdSize < 0:
+		return fmt.Errorf("%w: negative InitrdSize %d", ErrBadBootFiles, f.InitrdSize)
 	}
 	return nil
 }
@@ -297,24 +347,49 @@ type diskIDs struct {
 	fatSerial uint32
 }
 
-// deriveIDs hashes the contents so the same inputs give the same GUIDs,
-// while different builds still get different ones.
+// deriveIDs returns the identities WriteBootDisk gives a disk of size bytes
+// holding f, whose initramfs is in memory (Initrd): the same inputs give the
+// same GUIDs, while different builds still get different ones.
 func deriveIDs(f *BootFiles, size int64) diskIDs {
-	h := sha256.New()
-	var n [8]byte
-	field := func(b []byte) {
-		binary.LittleEndian.PutUint64(n[:], uint64(len(b)))
-		h.Write(n[:])
-		h.Write(b)
-	}
-	field(f.Loader)
-	field(f.Kernel)
-	field(f.Initrd)
-	field([]byte(f.Cmdline))
-	field([]byte(f.Title))
-	binary.LittleEndian.PutUint64(n[:], uint64(size))
-	h.Write(n[:])
-	sum := h.Sum(nil)
+	h := newIDHash(f)
+	h.Write(f.Initrd)
+	return h.ids(f, size)
+}
+
+// idHash is the hash the disk identities derive from: the length and the
+// bytes of the loader, the kernel and the initramfs, then of the command
+// line and the title, then the disk size. newIDHash hashes up to the
+// initramfs's length; its bytes are to be written to the idHash.
+type idHash struct{ h hash.Hash }
+
+func newIDHash(f *BootFiles) *idHash {
+	x := &idHash{h: sha256.New()}
+	x.field(f.Loader)
+	x.field(f.Kernel)
+	x.length(f.initrdSize())
+	return x
+}
+
+// Write hashes bytes of the initramfs.
+func (x *idHash) Write(p []byte) (int, error) { return x.h.Write(p) }
+
+func (x *idHash) length(n int64) {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	x.h.Write(b[:])
+}
+
+func (x *idHash) field(b []byte) {
+	x.length(int64(len(b)))
+	x.h.Write(b)
+}
+
+// ids finishes the hash and derives the identities.
+func (x *idHash) ids(f *BootFiles, size int64) diskIDs {
+	x.field([]byte(f.Cmdline))
+	x.field([]byte(f.Title))
+	x.length(size)
+	sum := x.h.Sum(nil)
 	tagged := func(tag string) []byte { return append(append([]byte(nil), sum...), tag...) }
 	// The namespace of bootapp boot disks: a name-based UUID of the
 	// package's URL.

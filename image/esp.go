@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"time"
@@ -11,11 +12,28 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem/fat32"
 )
 
-// writeESP creates a FAT32 file system in the partition of size bytes at
-// offset start of b (see fat32FSSize) and writes files into it, each with
-// a single Write (go-diskfs rescans and rewrites the FAT on every Write).
-// serial becomes the FAT volume ID.
+// espChunk is how much of a file writeESPFiles reads and writes at a time.
+// go-diskfs rescans the cluster chain and rewrites the whole FAT on every
+// Write, so a chunk must be large; a multiple of every cluster size keeps
+// each Write on whole clusters, which gives the same clusters as a single
+// Write would.
+const espChunk = 8 << 20
+
+// writeESP is writeESPFiles followed by fixFAT32 with serial as the FAT
+// volume ID.
 func writeESP(ctx context.Context, b backend.Storage, start, size int64, files []espFile, serial uint32) error {
+	if err := writeESPFiles(ctx, b, start, size, files); err != nil {
+		return err
+	}
+	return fixFAT32(b, start, serial)
+}
+
+// writeESPFiles creates a FAT32 file system in the partition of size bytes
+// at offset start of b (see fat32FSSize) and writes files into it, each in
+// chunks of espChunk bytes read from its reader (and passed on to its hash),
+// so that memory stays bounded whatever the files' sizes. The FAT32
+// structures go-diskfs leaves wrong are for fixFAT32 to correct.
+func writeESPFiles(ctx context.Context, b backend.Storage, start, size int64, files []espFile) error {
 	fsys, err := fat32.Create(b, fat32FSSize(size), start, sectorSize, espLabel, true)
 	if err != nil {
 		return fmt.Errorf("create FAT32 ESP: %w", err)
@@ -28,6 +46,7 @@ func writeESP(ctx context.Context, b backend.Storage, start, size int64, files [
 			dirs = append(dirs, d)
 		}
 	}
+	var buf []byte
 	for _, fl := range files {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -39,12 +58,11 @@ func writeESP(ctx context.Context, b backend.Storage, start, size int64, files [
 		if err != nil {
 			return fmt.Errorf("create ESP file %s: %w", fl.path, err)
 		}
-		n, err := w.Write(fl.data)
-		if err == nil && n != len(fl.data) {
-			err = fmt.Errorf("wrote %d of %d bytes", n, len(fl.data))
+		if buf == nil {
+			buf = make([]byte, espChunk)
 		}
-		if err != nil {
-			return fmt.Errorf("write ESP file %s (%s): %w", fl.path, fmtSize(int64(len(fl.data))), err)
+		if err := copyESPFile(ctx, w, fl, buf); err != nil {
+			return fmt.Errorf("write ESP file %s (%s): %w", fl.path, fmtSize(fl.size), err)
 		}
 		if err := w.Close(); err != nil {
 			return fmt.Errorf("close ESP file %s: %w", fl.path, err)
@@ -69,6 +87,34 @@ func writeESP(ctx context.Context, b backend.Storage, start, size int64, files [
 			return fmt.Errorf("set timestamp of ESP entry %s: %w", p, err)
 		}
 	}
+	return nil
+}
 
-	return fixFAT32(b, start, serial)
+// copyESPFile copies fl into w through buf, one chunk per Write.
+func copyESPFile(ctx context.Context, w io.Writer, fl espFile, buf []byte) error {
+	for off := int64(0); off < fl.size; {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p := buf[:min(int64(len(buf)), fl.size-off)]
+		n, err := fl.r.ReadAt(p, off)
+		if n < len(p) {
+			if err == nil || err == io.EOF {
+				err = fmt.Errorf("read %d of %d bytes: %w", off+int64(n), fl.size, io.ErrUnexpectedEOF)
+			}
+			return err
+		}
+		if fl.hash != nil {
+			fl.hash.Write(p)
+		}
+		m, err := w.Write(p)
+		if err == nil && m != len(p) {
+			err = fmt.Errorf("wrote %d of %d bytes", m, len(p))
+		}
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return nil
 }
