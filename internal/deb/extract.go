@@ -54,12 +54,33 @@ func ExtractFile(ctx context.Context, debPath, name string) ([]byte, error) {
 		if h.Typeflag != tar.TypeReg {
 			return nil, fmt.Errorf("extract %s from %s: not a regular file (tar type %q)", name, debPath, h.Typeflag)
 		}
+		if IsSparse(h) {
+			return nil, fmt.Errorf("extract %s from %s: %w: a sparse tar entry (dpkg writes none)", name, debPath, errors.ErrUnsupported)
+		}
 		b, err := io.ReadAll(tr)
 		if err != nil {
 			return nil, fmt.Errorf("read %s from %s: %w", name, debPath, truncated(err))
 		}
 		return b, nil
 	}
+}
+
+// IsSparse reports whether h is a sparse file, in the old GNU format (type
+// 'S') or a PAX one (GNU.sparse.* records). archive/tar expands such an
+// entry to h.Size bytes, holes read as zeros, from a few hundred bytes of
+// archive: read whole into memory, a tiny hostile package would ask for
+// gigabytes. dpkg neither writes nor unpacks sparse entries, so readers of
+// package contents refuse them.
+func IsSparse(h *tar.Header) bool {
+	if h.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range h.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanName turns "./usr/x", "/usr/x" and "usr/x" into "usr/x".
