@@ -417,8 +417,8 @@ func isModuleFile(name string) bool {
 func parseBuiltin(b []byte) []string {
 	var names []string
 	for _, line := range bytes.Split(b, []byte{'\n'}) {
-		if line = bytes.TrimSpace(line); len(line) > 0 {
-			names = append(names, NormalizeName(string(line)))
+		if n := NormalizeName(string(bytes.TrimSpace(line))); n != "" { // "dir/" names nothing
+			names = append(names, n)
 		}
 	}
 	return names

@@ -149,6 +149,10 @@ func readData(ctx context.Context, rd *deb.Reader, tr *tar.Reader, debPath, dir 
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
+		if deb.IsSparse(h) {
+			// Read whole, a few bytes of sparse map would become gigabytes.
+			return fmt.Errorf("kernel package %s: %s: %w: a sparse tar entry (dpkg writes none)", debPath, h.Name, errors.ErrUnsupported)
+		}
 		name := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
 		if rel, ok := strings.CutPrefix(name, "boot/vmlinuz-"); ok && !strings.Contains(rel, "/") {
 			if ix.Release != "" {
