@@ -1,14 +1,33 @@
 package builder
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
+
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/initramfs"
+	"github.com/bootapp/bootapp/internal/deb"
+	"github.com/bootapp/bootapp/internal/elfstrip"
+	"github.com/bootapp/bootapp/internal/guestconfig"
+	"github.com/bootapp/bootapp/internal/initbin"
+	"github.com/bootapp/bootapp/internal/sbom"
+	"github.com/bootapp/bootapp/kernel"
 )
 
 // manifestName is the file name of the manifest of a build named name.
@@ -24,6 +43,9 @@ func encodeManifest(res *Result) ([]byte, error) {
 		m.Files[i].Path = filepath.Base(m.Files[i].Path)
 	}
 	m.Manifest = filepath.Base(res.Manifest)
+	if m.SBOM != "" {
+		m.SBOM = filepath.Base(m.SBOM)
+	}
 	data, err := json.MarshalIndent(&m, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode manifest: %w", err)
@@ -59,6 +81,9 @@ func ReadManifest(path string) (*Result, error) {
 	}
 	r.Manifest = path
 	dir := filepath.Dir(path)
+	if r.SBOM != "" && !filepath.IsAbs(r.SBOM) {
+		r.SBOM = filepath.Join(dir, r.SBOM)
+	}
 	for i := range r.Files {
 		if !filepath.IsAbs(r.Files[i].Path) {
 			r.Files[i].Path = filepath.Join(dir, r.Files[i].Path)
@@ -88,4 +113,336 @@ func hashFile(ctx context.Context, path string, f *File) error {
 	}
 	f.SHA256 = hex.EncodeToString(sum)
 	return nil
+}
+
+// sbomName is the file name of the SBOM of a build named name.
+func sbomName(name string) string { return name + ".spdx.json" }
+
+// SourceDateEpochEnv is the environment variable of the reproducible-builds
+// convention that the front doors read into Spec.SourceDateEpoch.
+const SourceDateEpochEnv = "SOURCE_DATE_EPOCH"
+
+// maxSourceDateEpoch is the last second of the year 9999, the last one
+// RFC 3339 (and so the SBOM) can write.
+const maxSourceDateEpoch = 253402300799
+
+// SourceDateEpochFromEnv returns the value of $SOURCE_DATE_EPOCH for
+// Spec.SourceDateEpoch: 0 when it is unset or empty, an error when it is
+// not a whole number of seconds from 0 to the end of the year 9999.
+func SourceDateEpochFromEnv() (int64, error) {
+	v := strings.TrimSpace(os.Getenv(SourceDateEpochEnv))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > maxSourceDateEpoch {
+		return 0, fmt.Errorf("%s=%q: %w: want whole seconds since 1970-01-01 UTC, from 0 to %d", SourceDateEpochEnv, v, ErrInvalidSpec, int64(maxSourceDateEpoch))
+	}
+	return n, nil
+}
+
+// described is what recordInputs learns about the inputs: the manifest's
+// Inputs, and the Go build information the SBOM lists modules from.
+type described struct {
+	inputs *Inputs
+	initBI *debug.BuildInfo
+	appBI  *debug.BuildInfo // nil when the app is no Go executable
+}
+
+// recordInputs describes every input of the boot disk for the manifest and
+// the SBOM. It runs before the output directory is touched. The guest
+// files are produced the way the initramfs gets them (the same Writer
+// calls, the same stripping), so the hashes are those of the bytes in the
+// image; the kernel package's hash comes from kernel.Open, which caches it
+// by the file's path, size, modification time, inode and change time.
+func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loaderPath string, mods []kernel.Module, app *appLayout, cmdline string) (*described, error) {
+	if s.SourceDateEpoch < 0 || s.SourceDateEpoch > maxSourceDateEpoch {
+		return nil, fmt.Errorf("%w: SourceDateEpoch %d is not from 0 to %d", ErrInvalidSpec, s.SourceDateEpoch, int64(maxSourceDateEpoch))
+	}
+	in := &Inputs{Cmdline: cmdline}
+	var err error
+	if in.Kernel, err = packageInput(ctx, debPath, k.SHA256); err != nil {
+		return nil, err
+	}
+	if in.Bootloader, err = packageInput(ctx, loaderPath, ""); err != nil {
+		return nil, err
+	}
+	initBin, err := initbin.Init("amd64")
+	if err != nil {
+		return nil, err
+	}
+	in.Init = guestFile("/init", 0o755, initBin)
+	modPaths := make([]string, len(mods))
+	for i, m := range mods {
+		modPaths[i] = "/lib/modules/" + k.Release + "/" + m.Path
+		data, err := os.ReadFile(m.File)
+		if err != nil {
+			return nil, fmt.Errorf("hash module %s: %w", m.File, err)
+		}
+		in.Modules = append(in.Modules, guestFile(modPaths[i], 0o644, data))
+	}
+	cfg, err := guestconfig.Marshal(guestConfig(s, app, modPaths))
+	if err != nil {
+		return nil, err
+	}
+	in.Config = guestFile(guestconfig.Path, 0o644, cfg)
+	if in.App, err = appInput(ctx, s.App, app); err != nil {
+		return nil, err
+	}
+	d := &described{inputs: in}
+	if d.initBI, err = buildinfo.Read(bytes.NewReader(initBin)); err != nil {
+		return nil, fmt.Errorf("read build information of the guest init: %w", err)
+	}
+	if bi, err := buildinfo.ReadFile(app.entry); err == nil {
+		d.appBI = bi // otherwise the app is not a Go executable
+	}
+	return d, nil
+}
+
+// guestFile describes a regular file of the initramfs.
+func guestFile(path string, mode fs.FileMode, data []byte) GuestFile {
+	sum := sha256.Sum256(data)
+	return GuestFile{Path: path, Type: GuestRegular, Mode: fmt.Sprintf("%04o", mode.Perm()), Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+}
+
+// packageInput describes the input file at path: its size, its SHA-256
+// (sum, when the caller knows it already) and, for a .deb, its control
+// fields.
+func packageInput(ctx context.Context, path, sum string) (InputPackage, error) {
+	p := InputPackage{Path: path, SHA256: sum}
+	f, err := os.Open(path)
+	if err != nil {
+		return p, fmt.Errorf("hash input %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return p, fmt.Errorf("hash input %s: %w", path, err)
+	}
+	p.Size = fi.Size()
+	if p.SHA256 == "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return p, fmt.Errorf("hash input %s: %w", path, err)
+		}
+		p.SHA256 = hex.EncodeToString(h.Sum(nil))
+	}
+	if !strings.HasSuffix(path, ".deb") {
+		return p, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return p, fmt.Errorf("read package %s: %w", path, err)
+	}
+	rd, err := deb.NewReader(f)
+	if err != nil {
+		return p, fmt.Errorf("read package %s: %w", path, err)
+	}
+	defer rd.Close()
+	c, err := rd.Control()
+	if err != nil {
+		return p, fmt.Errorf("read package %s: %w", path, err)
+	}
+	p.Name, p.Version, p.Arch = c.Package, c.Version, c.Fields["Architecture"]
+	return p, ctx.Err()
+}
+
+// appInput lists the app's entries as the initramfs holds them: it writes
+// the app with the same Writer calls as writeApp (the same stripping) into
+// an uncompressed archive and reads that archive back as it streams.
+func appInput(ctx context.Context, a App, app *appLayout) (AppInput, error) {
+	ai := AppInput{Path: a.Path, Entrypoint: app.guestPath}
+	var hostSum string
+	var size int64
+	var content io.Reader
+	if !app.isDir {
+		f, err := os.Open(app.entry)
+		if err != nil {
+			return ai, fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
+		}
+		defer f.Close()
+		h := sha256.New()
+		if size, err = io.Copy(h, f); err != nil {
+			return ai, fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
+		}
+		hostSum = hex.EncodeToString(h.Sum(nil))
+		content = io.NewSectionReader(f, 0, size)
+		if !a.KeepDebug {
+			if stripped, ok, err := elfstrip.Strip(f, size); err != nil {
+				return ai, fieldErr(err, "app.keep_debug", "strip debug information from %s: %v", app.entry, err)
+			} else if ok {
+				size, content = stripped.Size(), stripped.NewReader()
+			}
+		}
+	}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		w := initramfs.NewWriter(pw)
+		var err error
+		if app.isDir {
+			err = initramfs.AddTree(ctx, w, appInstallDir, app.src)
+		} else {
+			err = w.CopyFile(app.guestPath, 0o755, size, content)
+		}
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	files, rerr := readNewc(pr, func(name string) bool { return name == appInstallDir || strings.HasPrefix(name, appInstallDir+"/") })
+	pr.CloseWithError(errors.New("app listing ended")) // lets the writer end if reading failed
+	if err := <-done; err != nil {
+		return ai, fmt.Errorf("list app %s: %w", app.src, err)
+	}
+	if rerr != nil {
+		return ai, fmt.Errorf("list app %s: %w", app.src, rerr)
+	}
+	for i := range files {
+		if !app.isDir && files[i].Path == app.guestPath {
+			files[i].HostSHA256 = hostSum
+		}
+	}
+	ai.Files = files
+	return ai, nil
+}
+
+// readNewc reads a newc cpio archive from r and describes the entries
+// whose absolute name keep accepts, hashing the content of regular files.
+func readNewc(r io.Reader, keep func(name string) bool) ([]GuestFile, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	var out []GuestFile
+	var hdr [110]byte
+	var off int64
+	skip := func(n int64) error {
+		_, err := io.CopyN(io.Discard, br, n)
+		off += n
+		return err
+	}
+	for {
+		if _, err := io.ReadFull(br, hdr[:]); err != nil {
+			return nil, fmt.Errorf("cpio header at %d: %w", off, err)
+		}
+		off += int64(len(hdr))
+		if string(hdr[:6]) != "070701" {
+			return nil, fmt.Errorf("cpio header at %d: bad magic %q", off-int64(len(hdr)), hdr[:6])
+		}
+		field := func(i int) (int64, error) {
+			return strconv.ParseInt(string(hdr[6+8*i:14+8*i]), 16, 64)
+		}
+		mode, err1 := field(1)
+		size, err2 := field(6)
+		nameSize, err3 := field(11)
+		if err := errors.Join(err1, err2, err3); err != nil || nameSize < 1 || nameSize > 4096 {
+			return nil, fmt.Errorf("cpio header at %d: bad field", off-int64(len(hdr)))
+		}
+		nb := make([]byte, nameSize)
+		if _, err := io.ReadFull(br, nb); err != nil {
+			return nil, fmt.Errorf("cpio name at %d: %w", off, err)
+		}
+		off += nameSize
+		if err := skip(-off & 3); err != nil {
+			return nil, err
+		}
+		name := string(bytes.TrimRight(nb, "\x00"))
+		if name == "TRAILER!!!" {
+			return out, nil
+		}
+		abs := "/" + name
+		if !keep(abs) {
+			if err := skip(size + (-(off + size) & 3)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		g := GuestFile{Path: abs, Mode: fmt.Sprintf("%04o", mode&0o7777)}
+		switch mode & 0o170000 {
+		case 0o040000:
+			g.Type = GuestDir
+		case 0o120000:
+			g.Type = GuestSymlink
+			t := make([]byte, size)
+			if _, err := io.ReadFull(br, t); err != nil {
+				return nil, fmt.Errorf("cpio %s: %w", abs, err)
+			}
+			g.Target, g.Size = string(t), size
+		default:
+			g.Type = GuestRegular
+			h := sha256.New()
+			if _, err := io.CopyN(h, br, size); err != nil {
+				return nil, fmt.Errorf("cpio %s: %w", abs, err)
+			}
+			g.Size, g.SHA256 = size, hex.EncodeToString(h.Sum(nil))
+		}
+		off += size
+		if err := skip(-off & 3); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+}
+
+// encodeSBOM returns the SPDX document of res (see package internal/sbom):
+// the boot disk, containing the kernel and boot loader packages, the
+// runtime packages, the guest init and the app, each executable containing
+// the Go modules of its build information. It holds no host paths, so
+// that builds into different directories give the same bytes.
+func encodeSBOM(res *Result, d *described) ([]byte, error) {
+	in := d.inputs
+	root := sbom.Component{Name: res.Spec.Name, Purpose: sbom.PurposeContainer,
+		Comment: "bootable VM image built by bootapp; the checksum is the boot disk's"}
+	for _, f := range res.Files {
+		if f.Role == RoleBoot && (root.SHA256 == "" || f.Format == image.Raw) {
+			root.FileName, root.SHA256 = filepath.Base(f.Path), f.SHA256
+		}
+	}
+	pkg := func(p InputPackage, purpose, what string) sbom.Component {
+		c := sbom.Component{Name: p.Name, Version: p.Version, FileName: filepath.Base(p.Path), SHA256: p.SHA256, Purpose: purpose, Comment: what}
+		if p.Name == "" {
+			c.Name = filepath.Base(p.Path)
+			c.Purpose = sbom.PurposeFile
+		} else {
+			c.PURL = sbom.DebPURL(p.Name, p.Version, p.Arch)
+		}
+		return c
+	}
+	root.Contains = append(root.Contains,
+		pkg(in.Kernel, sbom.PurposeOperatingSystem, "Linux kernel: the bzImage and "+strconv.Itoa(len(in.Modules))+" of its modules"),
+		pkg(in.Bootloader, sbom.PurposeApplication, "UEFI boot loader (systemd-boot), EFI/BOOT/BOOTX64.EFI"))
+	for _, p := range in.Runtime {
+		root.Contains = append(root.Contains, pkg(p, sbom.PurposeLibrary, "runtime of the app"))
+	}
+	root.Contains = append(root.Contains, sbom.Component{
+		Name: "bootapp-init", FileName: "init", SHA256: in.Init.SHA256, Purpose: sbom.PurposeApplication,
+		Comment: "guest init, /init in the initramfs", Contains: sbom.GoModules(d.initBI),
+	})
+	appC := sbom.Component{Name: path.Base(in.App.Entrypoint), Purpose: sbom.PurposeApplication, Contains: sbom.GoModules(d.appBI)}
+	for _, f := range in.App.Files {
+		if f.HostSHA256 != "" {
+			appC.FileName, appC.SHA256 = path.Base(f.Path), f.HostSHA256
+			appC.Comment = "the app, " + f.Path + "; the checksum is the build host's file, the image holds it"
+			if f.SHA256 != f.HostSHA256 {
+				appC.Comment += " with DWARF debug sections stripped (sha256 " + f.SHA256 + ")"
+			} else {
+				appC.Comment += " unchanged"
+			}
+		}
+	}
+	if appC.Comment == "" {
+		appC.Comment = fmt.Sprintf("the app directory at %s (%d entries, listed in the manifest), entrypoint %s", appInstallDir, len(in.App.Files), in.App.Entrypoint)
+	}
+	root.Contains = append(root.Contains, appC)
+	creator := "Tool: bootapp"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Path == "github.com/bootapp/bootapp" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		creator += "-" + bi.Main.Version
+	}
+	doc, err := sbom.New(root, sbom.Options{
+		Name:     res.Spec.Name,
+		Created:  time.Unix(res.SourceDateEpoch, 0),
+		Creators: []string{creator},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return doc.Marshal()
 }

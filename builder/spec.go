@@ -57,6 +57,16 @@ type Spec struct {
 
 	// Progress receives human-readable progress lines. Nil discards them.
 	Progress io.Writer `json:"-"`
+
+	// SourceDateEpoch is the build's time in seconds since 1970-01-01 UTC,
+	// the SOURCE_DATE_EPOCH convention of reproducible builds: it is the
+	// creation time of the SBOM and is recorded in the manifest
+	// (Result.SourceDateEpoch). No byte of a disk image depends on it:
+	// every timestamp in them is fixed. The engine does not read the
+	// environment; the CLI and the Packer plugin fill it from
+	// $SOURCE_DATE_EPOCH (SourceDateEpochFromEnv). Zero gives 1970-01-01,
+	// so a build does not depend on when it ran.
+	SourceDateEpoch int64 `json:"-"`
 }
 
 // App describes the application and how it is started.
@@ -165,10 +175,98 @@ type Result struct {
 	Files []File `json:"files"`
 	// Manifest is the path of the JSON manifest written beside the images.
 	Manifest string `json:"manifest"`
+	// SBOM is the path of the SPDX 2.3 JSON software bill of materials
+	// written beside the manifest (NAME.spdx.json). Empty in manifests of
+	// older versions.
+	SBOM string `json:"sbom,omitempty"`
 	// KernelRelease is the kernel's release string (uname -r).
 	KernelRelease string `json:"kernel_release"`
 	// Spec is the spec as built, defaults filled in.
 	Spec Spec `json:"spec"`
+	// SourceDateEpoch is Spec.SourceDateEpoch, the build's time (Spec
+	// does not serialise it: it comes from the environment).
+	SourceDateEpoch int64 `json:"source_date_epoch,omitempty"`
+	// Inputs lists every input of the boot disk with its SHA-256. Nil in
+	// manifests of older versions.
+	Inputs *Inputs `json:"inputs,omitempty"`
 	// Duration of the build.
 	Duration time.Duration `json:"duration"`
+}
+
+// Inputs lists what went into the boot disk, each file with its SHA-256,
+// so that a user can check an image against the files it was built from.
+type Inputs struct {
+	// Kernel is the Debian kernel package.
+	Kernel InputPackage `json:"kernel"`
+	// Bootloader is the systemd-boot-efi package, or the .efi file given
+	// (then Name and Version are empty).
+	Bootloader InputPackage `json:"bootloader"`
+	// Runtime lists the packages of the app's runtime (a JRE, Node.js).
+	// None exist yet: a static executable needs none.
+	Runtime []InputPackage `json:"runtime,omitempty"`
+	// Init is the guest init, /init in the initramfs.
+	Init GuestFile `json:"init"`
+	// Config is the guest configuration, /etc/bootapp/init.json.
+	Config GuestFile `json:"config"`
+	// App is the application and every file of it in the image.
+	App AppInput `json:"app"`
+	// Modules are the kernel modules in the initramfs, in load order.
+	Modules []GuestFile `json:"modules"`
+	// Cmdline is the complete kernel command line of the boot entry.
+	Cmdline string `json:"cmdline"`
+}
+
+// InputPackage is an input file on the build host, usually a Debian
+// package.
+type InputPackage struct {
+	// Path is the file on the build host.
+	Path string `json:"path"`
+	// Name, Version and Arch are the package's control fields (Package,
+	// Version, Architecture); empty for a file that is no package.
+	Name    string `json:"name,omitempty"`
+	Version string `json:"version,omitempty"`
+	Arch    string `json:"arch,omitempty"`
+	// Size is the file's length in bytes.
+	Size int64 `json:"size"`
+	// SHA256 is the hex SHA-256 of the file (what sha256sum prints).
+	SHA256 string `json:"sha256"`
+}
+
+// AppInput describes the app as it went into the image.
+type AppInput struct {
+	// Path is the app on the build host (Spec.App.Path).
+	Path string `json:"path"`
+	// Entrypoint is the guest path of the executable the init starts.
+	Entrypoint string `json:"entrypoint"`
+	// Files lists every entry below /app in the image, in archive order:
+	// the directory itself, the app's directories, files and symbolic
+	// links.
+	Files []GuestFile `json:"files"`
+}
+
+// The types of GuestFile entries.
+const (
+	GuestRegular = "file"
+	GuestDir     = "dir"
+	GuestSymlink = "symlink"
+)
+
+// GuestFile is one entry of the initramfs as the guest sees it.
+type GuestFile struct {
+	// Path is the absolute guest path.
+	Path string `json:"path"`
+	// Type is GuestRegular, GuestDir or GuestSymlink.
+	Type string `json:"type"`
+	// Mode is the permission bits in octal, e.g. "0755".
+	Mode string `json:"mode"`
+	// Size is the length of a file's content (a symbolic link's target).
+	Size int64 `json:"size,omitempty"`
+	// SHA256 is the hex SHA-256 of a file's content in the image.
+	SHA256 string `json:"sha256,omitempty"`
+	// Target is a symbolic link's target.
+	Target string `json:"target,omitempty"`
+	// HostSHA256 is set for a single-executable app: the SHA-256 of the
+	// host file, which differs from SHA256 when DWARF debug sections were
+	// stripped on the way in (the default, see App.KeepDebug).
+	HostSHA256 string `json:"host_sha256,omitempty"`
 }

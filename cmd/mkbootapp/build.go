@@ -65,6 +65,9 @@ from a JSON file first, and flags given on the command line override it.`,
 			if err != nil {
 				return err
 			}
+			if s.SourceDateEpoch, err = builder.SourceDateEpochFromEnv(); err != nil {
+				return err
+			}
 			if !f.quiet {
 				s.Progress = cmd.ErrOrStderr()
 			}
@@ -81,6 +84,9 @@ from a JSON file first, and flags given on the command line override it.`,
 					sum = sum[:16]
 				}
 				fmt.Fprintf(out, "%-4s %-11s %s  %-17s  %s\n", file.Role, file.Format, humanBytes(file.Size), sum, file.Path)
+			}
+			if res.SBOM != "" {
+				fmt.Fprintf(out, "sbom %-11s %10s  %-17s  %s\n", "spdx-json", "", "", res.SBOM)
 			}
 			if f.verify {
 				rep, err := verify.Run(cmd.Context(), res, verify.Options{Console: verboseWriter(cmd, f.quiet)})

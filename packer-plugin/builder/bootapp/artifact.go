@@ -14,7 +14,8 @@ import (
 )
 
 // Artifact is the result of a bootapp build as Packer sees it: the boot disk
-// files first, then the data volume files, then bootapp's JSON manifest.
+// files first, then the data volume files, then the SBOM (SPDX JSON) and
+// bootapp's JSON manifest.
 type Artifact struct {
 	result    *builder.Result
 	outputDir string
@@ -35,7 +36,8 @@ func (a *Artifact) BuilderId() string { return BuilderID }
 
 // Files returns the output files: every boot disk format first (Packer
 // post-processors such as amazon-import take the first file with the
-// extension they want), then the data volume formats, then the manifest.
+// extension they want), then the data volume formats, then the SBOM and the
+// manifest.
 func (a *Artifact) Files() []string {
 	var boot, data []string
 	for _, f := range a.result.Files {
@@ -46,6 +48,9 @@ func (a *Artifact) Files() []string {
 		}
 	}
 	files := append(boot, data...)
+	if a.result.SBOM != "" {
+		files = append(files, a.result.SBOM)
+	}
 	if a.result.Manifest != "" {
 		files = append(files, a.result.Manifest)
 	}
