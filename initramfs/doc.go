@@ -14,7 +14,7 @@
 //
 // # Data flow
 //
-//	entries (Mkdir, WriteFile, CopyFile, Symlink, AddTree)
+//	entries (Mkdir, WriteFile, CopyFile, CopyFileLinks and Link, Symlink, AddTree)
 //	  -> Writer: validates names, adds missing parent directories, assigns
 //	     inode numbers, fixes mtime/uid/gid (github.com/cavaliergopher/cpio)
 //	  -> buffered newc byte stream

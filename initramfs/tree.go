@@ -2,6 +2,7 @@ package initramfs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,10 +16,14 @@ import (
 // bits, and symbolic links with their targets verbatim. Entries are written
 // in lexical order, depth first, so the same tree always gives the same
 // archive; host owners, times and inode numbers are not copied (the
-// Writer's Options apply). dst itself gets src's mode. Hard links become
-// independent copies. Any other file type (device, FIFO, socket) fails
-// with ErrUnsupportedType. AddTree stops when ctx is cancelled, returning
-// ctx's error.
+// Writer's Options apply). dst itself gets src's mode. Regular files that
+// are hard links of each other within src stay so: the first name in that
+// order holds the data and the others are links to it (CopyFileLinks and
+// Link), with the number of names inside src as their link count; links
+// to a file outside src do not count, and where the platform does not
+// tell (Windows) each name is a copy. Any other file type (device, FIFO,
+// socket) fails with ErrUnsupportedType. AddTree stops when ctx is
+// cancelled, returning ctx's error.
 //
 // Modes are kept as they are on the host: a tree readable only by its
 // owner stays so in the guest, where root owns it. The one exception is
@@ -54,6 +59,11 @@ func AddTreeOptions(ctx context.Context, w *Writer, dst string, src string, opts
 	if err != nil {
 		return fmt.Errorf("initramfs: add tree: %w", err)
 	}
+	links, err := countLinks(ctx, root)
+	if err != nil {
+		return err
+	}
+	first := make(map[fileID]string) // archive name of each linked file's first name
 	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return fmt.Errorf("initramfs: add tree: %w", err)
@@ -80,16 +90,78 @@ func AddTreeOptions(ctx context.Context, w *Writer, dst string, src string, opts
 			}
 			return w.Symlink(name, target)
 		case t.IsRegular():
-			return addFile(ctx, w, name, p, opts.Stripped)
+			id, n := linkedFile(d, links)
+			if n < 2 {
+				return addFile(ctx, w, name, p, 1, opts.Stripped)
+			}
+			target, ok := first[id]
+			if !ok {
+				first[id] = name
+				return addFile(ctx, w, name, p, n, opts.Stripped)
+			}
+			if err := w.Link(name, target); !errors.Is(err, ErrLink) {
+				return err
+			}
+			// More names than counted: the tree changed under us.
+			return addFile(ctx, w, name, p, 1, opts.Stripped)
 		default:
 			return fmt.Errorf("initramfs: add tree: %s is %v: %w (remove it or copy it elsewhere)", p, t, ErrUnsupportedType)
 		}
 	})
 }
 
-// addFile streams one host file into the archive, without its setuid and
-// setgid bits (reported to stripped, if set).
-func addFile(ctx context.Context, w *Writer, name, p string, stripped func(string, fs.FileMode)) error {
+// countLinks returns, for each regular file under root with more than one
+// link, the number of its names under root.
+func countLinks(ctx context.Context, root string) (map[fileID]int, error) {
+	var links map[fileID]int
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("initramfs: add tree: %w", err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return fmt.Errorf("initramfs: add tree: %w", err)
+		}
+		if id, ok := hostFileID(info); ok {
+			if links == nil {
+				links = make(map[fileID]int)
+			}
+			links[id]++
+		}
+		return nil
+	})
+	return links, err
+}
+
+// linkedFile returns the identity of the regular file d and the number of
+// its names in the tree (0 when that is not known).
+func linkedFile(d fs.DirEntry, links map[fileID]int) (fileID, int) {
+	if len(links) == 0 {
+		return fileID{}, 0
+	}
+	info, err := d.Info()
+	if err != nil {
+		return fileID{}, 0 // addFile reports it
+	}
+	id, ok := hostFileID(info)
+	if !ok {
+		return fileID{}, 0
+	}
+	return id, links[id]
+}
+
+// fileID identifies a host file with several links: its device and inode.
+type fileID struct{ dev, ino uint64 }
+
+// addFile streams one host file into the archive as the first of links
+// names, without its setuid and setgid bits (reported to stripped, if set).
+func addFile(ctx context.Context, w *Writer, name, p string, links int, stripped func(string, fs.FileMode)) error {
 	f, err := os.Open(p)
 	if err != nil {
 		return fmt.Errorf("initramfs: add tree: %w", err)
@@ -110,7 +182,7 @@ func addFile(ctx context.Context, w *Writer, name, p string, stripped func(strin
 		mode &^= setID
 	}
 	// CopyFile's errors name the archive path, which mirrors p.
-	return w.CopyFile(name, mode, info.Size(), ctxReader{ctx, f})
+	return w.CopyFileLinks(name, mode, info.Size(), ctxReader{ctx, f}, links)
 }
 
 // ctxReader stops reading when its context is done, so that copying a big

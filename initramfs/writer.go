@@ -42,6 +42,10 @@ var (
 	// ErrUnsupportedType means AddTree met a file that is neither a
 	// regular file, a directory nor a symbolic link.
 	ErrUnsupportedType = errors.New("unsupported file type")
+	// ErrLink means Link named a target that was not written with
+	// CopyFileLinks, or one whose names are all written already, or
+	// CopyFileLinks was given a link count below 1.
+	ErrLink = errors.New("invalid hard link")
 )
 
 // Limits of the newc format and of the kernel's unpacker.
@@ -75,8 +79,10 @@ type Options struct {
 // is always the root directory itself ("."), mode 0755 and owned like every
 // other entry: without it the kernel leaves its rootfs at mode 1777, writable
 // by every user of the guest. Parent directories are written automatically,
-// mode 0755, the first time they are needed. Entries get sequential inode numbers, the Options' mtime and
-// owner, and one link each, so the output depends only on the calls made.
+// mode 0755, the first time they are needed. Entries get sequential inode
+// numbers, the Options' mtime and owner, and one link each (hard links,
+// CopyFileLinks and Link, share their file's), so the output depends only
+// on the calls made.
 //
 // A Writer is not safe for concurrent use. After an error that leaves the
 // archive incomplete (a failed write, a short CopyFile), every later call
@@ -90,6 +96,7 @@ type Writer struct {
 	comp  io.WriteCloser // nil when uncompressed
 	dst   *countWriter   // what reaches the caller's writer
 	seen  map[string]fs.FileMode
+	links map[string]*hardLink // files written with CopyFileLinks, by archive name
 	inode int64
 	root  bool  // the "." entry is written
 	err   error // sticky: the archive is broken
@@ -201,12 +208,83 @@ func (w *Writer) WriteFile(name string, mode fs.FileMode, data []byte) error {
 // ErrSizeMismatch, and since the header is already written the archive is
 // then unusable. mode is as for WriteFile.
 func (w *Writer) CopyFile(name string, mode fs.FileMode, size int64, r io.Reader) error {
+	return w.copyFile(name, mode, size, r, 1)
+}
+
+// hardLink is a file written with CopyFileLinks.
+type hardLink struct {
+	inode int64
+	mode  fs.FileMode
+	links int // names the file has
+	names int // names written so far
+}
+
+// CopyFileLinks is CopyFile for a file that has links names (hard links)
+// in the archive: name is the first, and Link adds each of the others,
+// later, as an entry of its own. All of them share one inode number and
+// store links as their link count; only this first entry holds the data.
+// That is what the kernel's unpacker expects: it creates the file at the
+// first entry of an inode whose link count is 2 or more, and links each
+// later entry with the same inode number to it (their data, if any, would
+// be written into the file). The kernel forgets inode numbers at the end
+// of each segment, so all the names must be in the same one. links must
+// be at least 1 (ErrLink); 1 is CopyFile.
+func (w *Writer) CopyFileLinks(name string, mode fs.FileMode, size int64, r io.Reader, links int) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if links < 1 || int64(links) > maxSize {
+		return fmt.Errorf("initramfs: file %s: %d links: %w", name, links, ErrLink)
+	}
+	return w.copyFile(name, mode, size, r, links)
+}
+
+// Link adds name as another name of the regular file target (hard link):
+// an entry without data that shares target's inode number, mode and link
+// count. target must have been written with CopyFileLinks, and may get as
+// many names as it was given links; a target that was not, or whose names
+// are all written, fails with ErrLink and leaves the archive intact.
+func (w *Writer) Link(name, target string) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	trel, err := cleanName(target)
+	if err != nil {
+		return fmt.Errorf("initramfs: link %s: target: %w", name, err)
+	}
+	hl := w.links[trel]
+	switch {
+	case hl == nil:
+		return fmt.Errorf("initramfs: link %s to %s: the target was not written with CopyFileLinks: %w", name, target, ErrLink)
+	case hl.names >= hl.links:
+		return fmt.Errorf("initramfs: link %s to %s: all %d names of the target are written: %w", name, target, hl.links, ErrLink)
+	}
+	rel, err := w.prepareNew(name)
+	if err != nil {
+		return err
+	}
+	w.seen[rel] = hl.mode
+	hl.names++
+	if err := w.writeRoot(); err != nil {
+		return err
+	}
+	return w.entryInode(rel, fileMode(hl.mode)|cpio.TypeReg, 0, hl.links, hl.inode)
+}
+
+// copyFile writes a regular file with links names, this being the first.
+func (w *Writer) copyFile(name string, mode fs.FileMode, size int64, r io.Reader, links int) error {
 	rel, err := w.prepareFile(name, mode, size)
 	if err != nil {
 		return err
 	}
-	if err := w.header(rel, fileMode(mode)|cpio.TypeReg, size, 1); err != nil {
+	if err := w.header(rel, fileMode(mode)|cpio.TypeReg, size, links); err != nil {
 		return err
+	}
+	if links > 1 {
+		if w.links == nil {
+			w.links = make(map[string]*hardLink)
+		}
+		w.links[rel] = &hardLink{inode: w.inode, mode: mode, links: links, names: 1}
 	}
 	if w.copy == nil {
 		w.copy = make([]byte, copySize)
@@ -403,9 +481,14 @@ func (w *Writer) header(rel string, mode cpio.FileMode, size int64, links int) e
 	return w.entry(rel, mode, size, links)
 }
 
-// entry writes one header.
+// entry writes one header, with the next inode number.
 func (w *Writer) entry(rel string, mode cpio.FileMode, size int64, links int) error {
 	w.inode++
+	return w.entryInode(rel, mode, size, links, w.inode)
+}
+
+// entryInode writes one header with the given inode number.
+func (w *Writer) entryInode(rel string, mode cpio.FileMode, size int64, links int, inode int64) error {
 	err := w.cw.WriteHeader(&cpio.Header{
 		Name:    rel,
 		Mode:    mode,
@@ -414,7 +497,7 @@ func (w *Writer) entry(rel string, mode cpio.FileMode, size int64, links int) er
 		Uid:     w.opts.UID,
 		Guid:    w.opts.GID,
 		ModTime: w.mtime,
-		Inode:   w.inode,
+		Inode:   inode,
 	})
 	if err != nil {
 		return w.fail(fmt.Errorf("initramfs: write header of /%s: %w", rel, err))
