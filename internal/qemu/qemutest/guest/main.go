@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command guest is a tiny PID 1 for the qemu package's boot tests. It is not
 // the product's init (cmd/bootapp-init): it does only what the tests need,
 // so the QEMU harness can be proven without the rest of bootapp.
