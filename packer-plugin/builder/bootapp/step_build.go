@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/bootapp/bootapp/builder"
 	"github.com/hashicorp/packer-plugin-sdk/multistep"
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 )
@@ -26,6 +27,13 @@ func (s *stepBuild) Run(ctx context.Context, state multistep.StateBag) multistep
 	if p, ok := state.GetOk(stateBootloader); ok {
 		spec.Bootloader = p.(string)
 	}
+	epoch, err := builder.SourceDateEpochFromEnv()
+	if err != nil {
+		state.Put("error", err)
+		ui.Error(err.Error())
+		return multistep.ActionHalt
+	}
+	spec.SourceDateEpoch = epoch
 	progress := &uiWriter{ui: ui}
 	spec.Progress = progress
 
