@@ -212,8 +212,11 @@ func checkKeys(v any, t reflect.Type, path string) error {
 		fields := jsonFields(t)
 		for _, key := range slices.Sorted(maps.Keys(obj)) {
 			at := key
+			if key == "" {
+				at = `""` // so that the error still names a path
+			}
 			if path != "" {
-				at = path + "." + key
+				at = path + "." + at
 			}
 			f, ok := fields[key]
 			if !ok {
