@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/diskfs/go-diskfs/backend"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 )
 
@@ -84,9 +83,9 @@ func ReadBootFiles(r io.ReaderAt, size int64) (*BootFiles, error) {
 	if start <= 0 || start+psize > size {
 		return nil, fmt.Errorf("%w: the EFI system partition (%d bytes at %d) lies outside the disk of %d bytes", ErrNoBootEntry, psize, start, size)
 	}
-	fsys, err := fat32.Read(st, psize, start, sectorSize)
+	fsys, err := openFAT32(io.NewSectionReader(r, start, psize))
 	if err != nil {
-		return nil, fmt.Errorf("%w: the EFI system partition is not FAT32: %v", ErrNoBootEntry, err)
+		return nil, fmt.Errorf("%w: the EFI system partition: %v", ErrNoBootEntry, err)
 	}
 	return readESP(fsys)
 }

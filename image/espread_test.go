@@ -20,6 +20,8 @@ import (
 // byte-identical.
 func TestReadBootDiskRoundTrip(t *testing.T) {
 	small := fakeBootFiles()
+	odd := fakeBootFiles()
+	odd.Kernel, odd.Initrd = odd.Kernel[:3002], odd.Initrd[:2000] // not whole clusters
 	noInitrd := fakeBootFiles()
 	noInitrd.Initrd, noInitrd.Cmdline, noInitrd.Title = nil, "", ""
 	for name, tc := range map[string]struct {
@@ -27,6 +29,7 @@ func TestReadBootDiskRoundTrip(t *testing.T) {
 		size int64
 	}{
 		"small":                 {small, 0},
+		"sizes inside clusters": {odd, 0},
 		"no initrd, no options": {noInitrd, 0},
 		"larger disk":           {small, 300 << 20},
 	} {
