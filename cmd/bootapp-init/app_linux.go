@@ -65,6 +65,10 @@ func (in *initProc) appEnded(startErr error, ws syscall.WaitStatus) <-chan time.
 	if !in.cfg.restart.shouldRestart(failed) {
 		in.shutdown(fmt.Sprintf("app ended and restart policy is %q", in.cfg.restart))
 	}
+	if !in.restarts.allow(time.Now()) {
+		in.fatal(fmt.Errorf("app: it ended %d times within %s: restart limit reached (App.RestartLimit, App.RestartWindow)",
+			in.restarts.limit+1, in.restarts.window))
+	}
 	in.backoff = nextBackoff(in.backoff, ran)
 	in.log.Printf("app: restarting in %s (restart %s)", in.backoff, in.cfg.restart)
 	return time.After(in.backoff)

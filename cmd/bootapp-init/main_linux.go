@@ -35,6 +35,10 @@ type initProc struct {
 	// Owned by supervise.
 	appStarted time.Time
 	backoff    time.Duration
+	restarts   restartBudget
+
+	net   *netState // shared by the network goroutines
+	cloud cloud     // the cloud the DMI strings name, if any
 }
 
 func main() {
@@ -48,6 +52,7 @@ func main() {
 	in := &initProc{
 		log:       newLogger(os.Stderr, sinceBoot),
 		shutdownC: make(chan string, 1),
+		net:       newNetState(),
 	}
 	in.run()
 }
@@ -100,10 +105,15 @@ func (in *initProc) run() {
 	if in.cfg, err = newSettings(c); err != nil {
 		in.fatal(fmt.Errorf("%s: %w", guestconfig.Path, err))
 	}
+	in.restarts = restartBudget{limit: in.cfg.restartLimit, window: in.cfg.restartWindow}
 
 	in.hardenKernel()
 	in.loadModules()
 	in.lockModules()
+	in.logClock()
+	if in.cloud = detectCloud(readDMI(dmiDir)); in.cloud != cloudNone {
+		in.log.Printf("cloud: %s (from the DMI strings)", in.cloud)
+	}
 	ctx := context.Background()
 	buttonReady := make(chan struct{})
 	in.goSafe("power button", func() { in.watchPowerButton(ctx, buttonReady) })
@@ -117,6 +127,8 @@ func (in *initProc) run() {
 	if dataErr != nil {
 		in.fatal(fmt.Errorf("data volume: %w", dataErr))
 	}
+	in.startTimeSync(ctx)
+	in.applyRunConfig(ctx)
 	if err := in.ensureAccounts(); err != nil {
 		in.log.Printf("accounts: %v", err)
 	}

@@ -35,3 +35,36 @@ func nextBackoff(prev, ran time.Duration) time.Duration {
 	}
 	return next
 }
+
+// Restart budget defaults: more than defaultRestartLimit restarts within
+// defaultRestartWindow is a fatal error. With the backoff above, an app
+// that fails at once uses its five restarts in about 3 s; one that fails
+// after 15 s of work every time gets restarted for ever.
+const (
+	defaultRestartLimit  = 5
+	defaultRestartWindow = 60 * time.Second
+)
+
+// restartBudget bounds restarts: at most limit within any window. A
+// negative limit removes the bound.
+type restartBudget struct {
+	limit  int
+	window time.Duration
+	times  []time.Time // the restarts within the window, oldest first
+}
+
+// allow records a restart at now and reports whether it stays within the
+// budget.
+func (b *restartBudget) allow(now time.Time) bool {
+	if b.limit < 0 {
+		return true
+	}
+	keep := b.times[:0]
+	for _, t := range b.times {
+		if now.Sub(t) < b.window {
+			keep = append(keep, t)
+		}
+	}
+	b.times = append(keep, now)
+	return len(b.times) <= b.limit
+}

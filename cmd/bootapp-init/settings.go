@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"path"
 	"strings"
 	"time"
@@ -62,6 +63,14 @@ type settings struct {
 	dhcpTimeout time.Duration
 	stopTimeout time.Duration
 	restart     restartPolicy
+	// restartLimit restarts are allowed within restartWindow; a negative
+	// limit allows any number.
+	restartLimit  int
+	restartWindow time.Duration
+	// static, when set, configures the first Ethernet interface.
+	static *staticNet
+	// ntp lists the SNTP servers; empty: the cloud's, if known.
+	ntp []string
 	// allowModules keeps module loading enabled after boot
 	// (Security.AllowModuleLoading).
 	allowModules bool
@@ -86,6 +95,10 @@ func newSettings(c *guestconfig.Config) (*settings, error) {
 		dhcp:        c.Network.DHCP,
 		dhcpTimeout: time.Duration(c.Network.DHCPTimeoutSeconds) * time.Second,
 		stopTimeout: time.Duration(c.StopTimeoutSeconds) * time.Second,
+
+		restartLimit:  c.RestartLimit,
+		restartWindow: time.Duration(c.RestartWindowSeconds) * time.Second,
+		ntp:           c.Network.NTP,
 
 		allowModules: c.Security.AllowModuleLoading,
 		portStart:    c.Security.UnprivilegedPortStart,
@@ -129,6 +142,19 @@ func newSettings(c *guestconfig.Config) (*settings, error) {
 	}
 	if s.stopTimeout <= 0 {
 		s.stopTimeout = defaultStopTimeout
+	}
+	if s.restartLimit == 0 {
+		s.restartLimit = defaultRestartLimit
+	}
+	if s.restartWindow <= 0 {
+		s.restartWindow = defaultRestartWindow
+	}
+	if c.Network.Static != nil {
+		st, err := parseStatic(c.Network.Static.Address, c.Network.Static.Gateway, c.Network.Static.DNS)
+		if err != nil {
+			return nil, err
+		}
+		s.static = st
 	}
 	s.appDir = c.App.Dir
 	if s.appDir == "" {
@@ -183,4 +209,33 @@ func parseCmdline(cmdline string) fatalAction {
 		}
 	}
 	return a
+}
+
+// staticNet is a checked guestconfig.Static.
+type staticNet struct {
+	prefix  netip.Prefix
+	gateway netip.Addr // invalid: no default route
+	dns     []netip.Addr
+}
+
+// parseStatic checks a static IPv4 configuration.
+func parseStatic(addr, gw string, dns []string) (*staticNet, error) {
+	p, err := netip.ParsePrefix(addr)
+	if err != nil || !p.Addr().Is4() {
+		return nil, fmt.Errorf("%w: static address %q: want IPv4 ADDRESS/PREFIX, e.g. 10.0.0.5/24", errBadConfig, addr)
+	}
+	st := &staticNet{prefix: p}
+	if gw != "" {
+		if st.gateway, err = netip.ParseAddr(gw); err != nil || !st.gateway.Is4() {
+			return nil, fmt.Errorf("%w: static gateway %q is not an IPv4 address", errBadConfig, gw)
+		}
+	}
+	for _, d := range dns {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("%w: static DNS server %q is not an IP address", errBadConfig, d)
+		}
+		st.dns = append(st.dns, a)
+	}
+	return st, nil
 }

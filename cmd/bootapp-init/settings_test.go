@@ -138,3 +138,36 @@ func TestNextBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsRuntimeFields(t *testing.T) {
+	base := guestconfig.Config{App: guestconfig.App{Path: "/app/x", UID: 1000, GID: 1000}}
+	s, err := newSettings(&base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.restartLimit != 5 || s.restartWindow != time.Minute || s.static != nil || s.ntp != nil {
+		t.Errorf("defaults: limit %d window %s static %v ntp %v", s.restartLimit, s.restartWindow, s.static, s.ntp)
+	}
+	c := base
+	c.RestartLimit, c.RestartWindowSeconds = -1, 5
+	c.Network = guestconfig.Network{NTP: []string{"169.254.169.123"},
+		Static: &guestconfig.Static{Address: "10.0.0.5/24", Gateway: "10.0.0.1", DNS: []string{"10.0.0.2", "1.1.1.1"}}}
+	if s, err = newSettings(&c); err != nil {
+		t.Fatal(err)
+	}
+	if s.restartLimit != -1 || s.restartWindow != 5*time.Second {
+		t.Errorf("limit %d window %s", s.restartLimit, s.restartWindow)
+	}
+	if got := describeStatic(s.static); got != "10.0.0.5/24 via 10.0.0.1 dns 10.0.0.2" || len(s.static.dns) != 2 {
+		t.Errorf("static %s", got)
+	}
+	for _, bad := range []guestconfig.Static{
+		{Address: "10.0.0.5"}, {Address: "fe80::1/64"}, {Address: "10.0.0.5/24", Gateway: "x"},
+		{Address: "10.0.0.5/24", DNS: []string{"dns.example"}},
+	} {
+		c.Network.Static = &bad
+		if _, err := newSettings(&c); !errors.Is(err, errBadConfig) {
+			t.Errorf("static %+v: err %v, want errBadConfig", bad, err)
+		}
+	}
+}

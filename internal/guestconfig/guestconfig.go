@@ -41,6 +41,13 @@ type Config struct {
 	// Restart is the restart policy: "no", "on-failure" or "always".
 	// When the app is not restarted and exits, the VM powers off.
 	Restart string `json:"restart,omitempty"`
+	// RestartLimit and RestartWindowSeconds bound the restarts: when the
+	// app would be restarted for the RestartLimit+1th time within
+	// RestartWindowSeconds, the init reports a fatal error and powers
+	// off instead. Zero values select the init's defaults (5 in 60 s); a
+	// negative RestartLimit removes the bound.
+	RestartLimit         int `json:"restart_limit,omitempty"`
+	RestartWindowSeconds int `json:"restart_window_seconds,omitempty"`
 	// Security relaxes the guest's hardening; the zero value is the
 	// closed default.
 	Security Security `json:"security,omitzero"`
@@ -93,11 +100,34 @@ type Data struct {
 
 // Network configures the network interfaces.
 type Network struct {
-	// DHCP enables DHCPv4 on the first non-loopback interface.
+	// DHCP enables DHCPv4 on every Ethernet interface. Each one keeps
+	// asking, with backoff, until it has a lease, and renews it.
 	DHCP bool `json:"dhcp"`
-	// DHCPTimeoutSeconds bounds the DHCP exchange.
+	// DHCPTimeoutSeconds bounds how long the app's start waits for the
+	// first lease; DHCP goes on in the background after it.
 	DHCPTimeoutSeconds int `json:"dhcp_timeout_seconds,omitempty"`
+	// Static, when set, configures the first Ethernet interface with a
+	// fixed address instead of DHCP; the other interfaces still use DHCP
+	// when it is enabled.
+	Static *Static `json:"static,omitempty"`
+	// NTP lists the SNTP servers (host names or addresses, optionally
+	// with ":port") the init keeps the clock in sync with. Empty: the
+	// cloud's own time service when the init recognises the cloud (AWS:
+	// 169.254.169.123, GCP: metadata.google.internal), else none.
+	NTP []string `json:"ntp,omitempty"`
 }
+
+// Static is a fixed IPv4 configuration of one interface.
+type Static struct {
+	// Address is the interface's address with its prefix length,
+	// "10.0.0.5/24".
+	Address string `json:"address"`
+	// Gateway is the default route's next hop; empty: no default route.
+	Gateway string `json:"gateway,omitempty"`
+	// DNS lists the name servers for /etc/resolv.conf.
+	DNS []string `json:"dns,omitempty"`
+}
+
 
 // Marshal encodes c as indented JSON.
 func Marshal(c *Config) ([]byte, error) {
