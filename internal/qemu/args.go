@@ -16,8 +16,9 @@ type launch struct {
 	memoryMB int
 	cpus     int
 	disks    []Disk
-	ovmfCode string // empty for BIOS boot
-	ovmfVars string // the writable copy
+	ovmfCode string        // empty for BIOS and direct boot
+	ovmfVars string        // the writable copy
+	direct   *directLaunch // direct kernel boot; nil boots the first disk
 	qmpPath  string
 	forwards []Forward // HostAddr and HostPort resolved
 }
@@ -69,7 +70,7 @@ func (l *launch) args() []string {
 			drive += ",readonly=on"
 		}
 		dev := fmt.Sprintf("virtio-blk-pci,drive=d%d", i)
-		if i == 0 {
+		if i == 0 && l.direct == nil {
 			dev += ",bootindex=0"
 		}
 		a = append(a, "-drive", drive, "-device", dev)
@@ -78,10 +79,19 @@ func (l *launch) args() []string {
 	for _, f := range l.forwards {
 		netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.HostAddr, f.HostPort, f.GuestPort)
 	}
+	nic := "virtio-net-pci,netdev=n0"
+	if l.direct != nil {
+		// No iPXE option ROM: SeaBIOS would load and run it, and a
+		// direct boot never boots from the network.
+		nic += ",romfile="
+	}
 	a = append(a,
 		"-netdev", netdev,
-		"-device", "virtio-net-pci,netdev=n0",
+		"-device", nic,
 		"-device", "virtio-rng-pci",
 	)
+	if l.direct != nil {
+		a = append(a, l.direct.args()...)
+	}
 	return a
 }

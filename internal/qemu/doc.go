@@ -14,6 +14,12 @@
 // when QEMU cannot start with KVM (where /dev/kvm exists but nested KVM
 // aborts); that failure is remembered for the rest of the process.
 //
+// With Config.Direct (a direct kernel boot, `mkbootapp run --direct`)
+// Start writes the given kernel and initramfs into the work directory and
+// QEMU boots them itself (-kernel, -initrd, -append) through SeaBIOS:
+// no OVMF, no boot loader, the same machine and disks otherwise (see
+// direct.go).
+//
 // DriveFormatOf is the one mapping from an image.Format to QEMU's block
 // driver and whether QEMU can write it; a Disk names its image.Format and
 // Start picks the driver. BootFormats is the order in which a built disk

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/testutil"
 )
 
@@ -247,5 +248,44 @@ func TestStartDefaultWorkDirRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary work dir %s still exists: %v", dir, err)
+	}
+}
+
+// TestFakeDirectBoot starts the fake QEMU with a direct kernel boot: the
+// kernel and initramfs are files in the work directory while QEMU runs,
+// with the command line passed verbatim and no firmware attached, and
+// they are gone once it exited, on a clean stop and on a kill.
+func TestFakeDirectBoot(t *testing.T) {
+	for _, end := range []string{"stop", "kill"} {
+		t.Run(end, func(t *testing.T) {
+			bin, disk := fakeQEMU(t)
+			work := t.TempDir()
+			var console testutil.SyncBuffer
+			bf := &image.BootFiles{Kernel: make([]byte, 1234), Initrd: make([]byte, 567),
+				Cmdline: "console=ttyS0,115200 panic=-1 a='b c'", Loader: []byte("unused"), Title: "unused"}
+			vm, err := start(context.Background(), Config{Disks: []Disk{{Path: disk, ReadOnly: true}}, Direct: bf,
+				Binary: bin, Accel: "tcg", WorkDir: work, Console: &console}, &kvmState{usable: func() bool { return false }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer vm.Kill()
+			for _, f := range []string{"linux", "initrd"} {
+				if _, err := os.Stat(filepath.Join(work, f)); err != nil {
+					t.Errorf("while QEMU runs: %v", err)
+				}
+			}
+			if end == "stop" {
+				if err := vm.Stop(context.Background(), 10*time.Second); err != nil {
+					t.Errorf("Stop: %v", err)
+				}
+			} else {
+				vm.Kill()
+			}
+			want := `fake console: direct boot: kernel 1234 bytes, initrd 567 bytes, append "console=ttyS0,115200 panic=-1 a='b c'", pflash False`
+			if !strings.Contains(console.String(), want) {
+				t.Errorf("console:\n%s\nwant a line %s", console.String(), want)
+			}
+			checkGone(t, vm, work)
+		})
 	}
 }

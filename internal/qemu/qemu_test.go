@@ -53,6 +53,26 @@ func TestLaunchArgs(t *testing.T) {
 			"-drive", "if=none,id=d1,file=/img/data.vhd,format=vpc", "-device", "virtio-blk-pci,drive=d1",
 			"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=tcp:127.0.0.1:2222-:22",
 			"-device", "virtio-net-pci,netdev=n0"}, tail),
+	}, {
+		name: "direct kernel boot: no firmware, no boot index, no NIC option ROM",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock",
+			disks:    []Disk{{Path: "/img/boot.raw", Format: "raw", ReadOnly: true}, {Path: "/img/data.raw", Format: "raw"}},
+			forwards: []Forward{{HostAddr: "127.0.0.1", HostPort: 18080, GuestPort: 8080}},
+			direct:   &directLaunch{kernel: "/w/linux", initrd: "/w/initrd", cmdline: "console=ttyS0,115200 quiet panic=-1"}},
+		want: concat(base,
+			[]string{"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw,readonly=on", "-device", "virtio-blk-pci,drive=d0",
+				"-drive", "if=none,id=d1,file=/img/data.raw,format=raw", "-device", "virtio-blk-pci,drive=d1",
+				"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080", "-device", "virtio-net-pci,netdev=n0,romfile="}, tail,
+			[]string{"-kernel", "/w/linux", "-initrd", "/w/initrd", "-append", "console=ttyS0,115200 quiet panic=-1"}),
+	}, {
+		name: "direct kernel boot without initramfs or command line",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock",
+			disks:  []Disk{{Path: "/img/boot.raw", Format: "raw"}},
+			direct: &directLaunch{kernel: "/w/linux"}},
+		want: concat(base,
+			[]string{"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-blk-pci,drive=d0",
+				"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="}, tail,
+			[]string{"-kernel", "/w/linux"}),
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +121,8 @@ func TestResolve(t *testing.T) {
 		}},
 		{name: "no disks", c: Config{}, wantErr: "no disks"},
 		{name: "both firmwares", c: Config{UEFI: true, BIOS: true, Disks: []Disk{{Path: img}}}, wantErr: "both set"},
+		{name: "UEFI and direct boot", c: Config{UEFI: true, Direct: &image.BootFiles{Kernel: []byte("MZ")}, Disks: []Disk{{Path: img}}}, wantErr: "UEFI and Direct are both set"},
+		{name: "direct boot without a kernel", c: Config{Direct: &image.BootFiles{Initrd: []byte("x")}, Disks: []Disk{{Path: img}}}, wantErr: "Direct has no kernel"},
 		{name: "missing disk", c: Config{Disks: []Disk{{Path: filepath.Join(dir, "nope.raw")}}}, wantErr: "nope.raw: not a regular file"},
 		{name: "format QEMU cannot attach", c: Config{Disks: []Disk{{Path: img, Format: image.GCE}}}, wantErr: `format "gce": QEMU cannot attach`},
 		{name: "read-only format attached writable", c: Config{Disks: []Disk{{Path: img, Format: image.VMDKStream}}}, wantErr: "QEMU can only read"},

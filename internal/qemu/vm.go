@@ -30,6 +30,15 @@ type Config struct {
 	UEFI bool
 	// BIOS boots with QEMU's built-in SeaBIOS instead of OVMF.
 	BIOS bool
+	// Direct, when set, boots Direct.Kernel with Direct.Initrd and
+	// Direct.Cmdline directly (QEMU's -kernel, -initrd, -append; its
+	// Loader and Title are not used) instead of the firmware and boot
+	// loader on the first disk: no UEFI firmware and no boot loader run,
+	// so OVMF is not needed. The disks are attached as without it, in
+	// order, and the guest sees the same machine and devices. Start
+	// writes the kernel and initramfs into WorkDir and removes them when
+	// QEMU exits. Setting it with UEFI is an error.
+	Direct *image.BootFiles
 	// MemoryMB is the guest memory in MiB. Default: 512.
 	MemoryMB int
 	// CPUs is the number of virtual CPUs. Default: 2.
@@ -141,7 +150,7 @@ func start(ctx context.Context, c Config, kvm *kvmState) (*VM, error) {
 		return nil, err
 	}
 	var vars string
-	if !c.BIOS {
+	if !c.BIOS && c.Direct == nil {
 		code, v, err := FindOVMF()
 		if err != nil {
 			return nil, err
@@ -161,11 +170,18 @@ func start(ctx context.Context, c Config, kvm *kvmState) (*VM, error) {
 	if l.ovmfCode != "" {
 		l.ovmfVars = filepath.Join(work, "OVMF_VARS.fd")
 	}
+	if c.Direct != nil {
+		if l.direct, err = writeDirect(work, c.Direct); err != nil {
+			removeWork()
+			return nil, err
+		}
+	}
 	cleanup := func() {
 		os.Remove(l.qmpPath)
 		if l.ovmfVars != "" {
 			os.Remove(l.ovmfVars)
 		}
+		l.direct.remove()
 		removeWork()
 	}
 
@@ -204,6 +220,9 @@ func start(ctx context.Context, c Config, kvm *kvmState) (*VM, error) {
 func resolve(c Config) (*launch, error) {
 	if c.UEFI && c.BIOS {
 		return nil, errors.New("qemu config: UEFI and BIOS are both set: choose one")
+	}
+	if err := checkDirect(c); err != nil {
+		return nil, err
 	}
 	if len(c.Disks) == 0 {
 		return nil, errors.New("qemu config: no disks: the first disk is the boot disk")

@@ -13,6 +13,10 @@ Files named like the first disk plus a suffix select its behaviour:
   ".guest-fatal"   the guest init reports a fatal error on the console a
                    moment after the start and powers off (exit 0)
 
+With -kernel (direct kernel boot) it prints the sizes of the -kernel and
+-initrd files, the -append command line and whether a pflash drive (UEFI
+firmware) is attached.
+
 Otherwise it prints a console line, serves QMP on PATH (greeting,
 qmp_capabilities, query-status, system_powerdown) and exits 0 on
 system_powerdown.
@@ -39,6 +43,15 @@ elif accel == "kvm":
     sys.stderr.write("fake-qemu: Could not access KVM kernel module: No such file or directory\n")
     sys.exit(1)
 print("fake console: booted", flush=True)
+if "-kernel" in args:
+    # Direct kernel boot: the files must be there while QEMU runs (real
+    # QEMU reads them at start) and no firmware flash is attached.
+    def size(opt):
+        return os.path.getsize(args[args.index(opt) + 1]) if opt in args else 0
+    append = args[args.index("-append") + 1] if "-append" in args else ""
+    pflash = any(a.startswith("if=pflash") for a in args)
+    print("fake console: direct boot: kernel %d bytes, initrd %d bytes, append %r, pflash %s"
+          % (size("-kernel"), size("-initrd"), append, pflash), flush=True)
 if os.path.exists(disk + ".guest-fatal"):
     def fatal():
         time.sleep(0.5)
