@@ -28,6 +28,7 @@ type runFlags struct {
 	noData bool
 	accel  string
 	grace  time.Duration
+	direct bool
 }
 
 func newRunCmd() *cobra.Command {
@@ -44,8 +45,20 @@ kills QEMU at once.
 
 From an output directory or manifest the boot disk (raw preferred), the data
 volume and the ports come from the manifest. A boot image given directly
-uses the manifest beside it when it lists the image.`,
+uses the manifest beside it when it lists the image.
+
+--direct is for the edit-build-run loop: it reads the kernel, initramfs and
+command line out of the boot disk's EFI system partition (read-only, into a
+temporary directory removed afterwards) and has QEMU boot them directly
+(-kernel, -initrd, -append). The guest gets the same machine, disks (the
+boot disk attached read-only), data volume, NIC and ports, but no UEFI
+firmware, no systemd-boot and no GPT/ESP lookup run, which saves the
+firmware's seconds under emulation. It therefore does not catch a boot disk
+that firmware cannot boot (a broken partition table, FAT, loader or entry):
+it is no substitute for --verify or a normal run before a release. It needs
+the raw boot disk.`,
 		Example: `  mkbootapp run output
+  mkbootapp run --direct output             # the fast loop: no firmware, no boot loader
   mkbootapp run output/hello.manifest.json --memory 1024 --port 18080:8080
   mkbootapp run hello.qcow2 --data hello-data.raw --port 8080`,
 		Args: cobra.ExactArgs(1),
@@ -60,6 +73,7 @@ uses the manifest beside it when it lists the image.`,
 	fl.StringVar(&f.data, "data", "", "data volume image to attach (default: the manifest's)")
 	fl.BoolVar(&f.noData, "no-data", false, "attach no data volume")
 	fl.StringVar(&f.accel, "accel", "auto", "QEMU accelerator: auto, kvm or tcg")
+	fl.BoolVar(&f.direct, "direct", false, "boot the disk's kernel and initramfs directly, without UEFI firmware and boot loader (faster; does not test the boot disk, see above)")
 	fl.DurationVar(&f.grace, "grace", 0, "how long to wait for the guest to power off after Ctrl-C before killing QEMU (default: the app's stop timeout + 20s)")
 	return cmd
 }
@@ -83,6 +97,14 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 	if plan.data != nil {
 		disks = append(disks, *plan.data)
 	}
+	var direct *image.BootFiles
+	if f.direct {
+		// QEMU gets its own copies of the kernel and initramfs in its
+		// work directory (removed when it exits); the disk is only read.
+		if direct, err = image.ReadBootDisk(plan.boot.Path); err != nil {
+			return fmt.Errorf("run --direct: %w", err)
+		}
+	}
 	// QEMU must outlive ctx: cancelling ctx (Ctrl-C) means "power off
 	// cleanly", not "kill", so the VM gets a context of its own.
 	vmCtx, cancelVM := context.WithCancel(context.WithoutCancel(ctx))
@@ -94,12 +116,17 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 		Forwards: plan.forwards,
 		Console:  stdout,
 		Accel:    f.accel,
+		Direct:   direct,
 	})
 	if err != nil {
 		return fmt.Errorf("run %s: %w", target, err)
 	}
 	defer vm.Kill()
-	fmt.Fprintf(stderr, "mkbootapp: booting %s (accel %s)", plan.boot.Path, vm.Accel())
+	how := ""
+	if direct != nil {
+		how = ", direct kernel boot: no UEFI firmware or boot loader"
+	}
+	fmt.Fprintf(stderr, "mkbootapp: booting %s (accel %s%s)", plan.boot.Path, vm.Accel(), how)
 	if plan.data != nil {
 		fmt.Fprintf(stderr, " with data volume %s", plan.data.Path)
 	}
@@ -190,6 +217,10 @@ func planRun(target string, f runFlags) (*runPlan, error) {
 				}
 			}
 		}
+	}
+
+	if f.direct && plan.boot.Format != image.Raw {
+		return nil, fmt.Errorf("run --direct: %s is a %s image: --direct reads the kernel from a raw boot disk; build with --format raw (or convert it: qemu-img convert -O raw %s boot.raw), or run without --direct", plan.boot.Path, plan.boot.Format, plan.boot.Path)
 	}
 
 	switch {

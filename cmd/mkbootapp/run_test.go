@@ -1,10 +1,14 @@
+//go:build unix
+
 package main
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,6 +121,11 @@ func TestPlanRun(t *testing.T) {
 			wantData: filepath.Join(dir, "app-data.raw"), wantGuest: []int{8080, 9091}, wantGrace: 25 * time.Second},
 		{name: "lone image with flags", target: other, flags: runFlags{data: "/x/d.raw", ports: []string{"18080:80"}},
 			wantBoot: qemu.Disk{Path: other, Format: "qcow2", ReadOnly: true}, wantData: "/x/d.raw", wantGuest: []int{80}, wantGrace: 30 * time.Second},
+		{name: "direct from dir picks raw", target: dir, flags: runFlags{direct: true},
+			wantBoot: qemu.Disk{Path: filepath.Join(dir, "app.raw"), Format: "raw", ReadOnly: true},
+			wantData: filepath.Join(dir, "app-data.raw"), wantGuest: []int{8080, 9091}, wantGrace: 25 * time.Second},
+		{name: "direct needs a raw boot disk", target: filepath.Join(dir, "app.qcow2"), flags: runFlags{direct: true},
+			wantErr: "is a qcow2 image: --direct reads the kernel from a raw boot disk; build with --format raw"},
 		{name: "missing", target: filepath.Join(dir, "nope"), wantErr: "no such file"},
 		{name: "bad data name", target: other, flags: runFlags{data: "/x/d.tar.gz"}, wantErr: "cannot tell the format"},
 	}
@@ -241,10 +250,63 @@ func TestRunGuestFatal(t *testing.T) {
 	}
 }
 
+// TestRunDirectFake runs `run --direct` on a boot disk written by
+// image.WriteBootDisk with a fake QEMU: QEMU gets the disk's kernel,
+// initramfs and command line as -kernel, -initrd and -append, no
+// firmware, and the boot disk is left as it was.
+func TestRunDirectFake(t *testing.T) {
+	fakeQEMUOnPath(t)
+	disk := filepath.Join(t.TempDir(), "app.raw")
+	bf := &image.BootFiles{Loader: []byte("MZloader"), Kernel: append([]byte("MZ"), make([]byte, 3000)...),
+		Initrd: make([]byte, 2000), Cmdline: "console=ttyS0,115200 quiet panic=-1"}
+	if err := image.WriteBootDisk(context.Background(), disk, bf, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := testutil.FileSHA256(t, disk)
+	var out, errOut testutil.SyncBuffer
+	cmd := newRunCmd()
+	cmd.SetArgs([]string{"--direct", disk, "--accel", "tcg", "--grace", "10s"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	cmd.SilenceUsage = true
+	ctx, interrupt := context.WithTimeout(context.Background(), 30*time.Second)
+	defer interrupt()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	for !strings.Contains(errOut.String(), "press Ctrl-C") {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before Ctrl-C: %v\nstderr:\n%s", err, errOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	interrupt()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v\nstderr:\n%s", err, errOut.String())
+	}
+	want := `fake console: direct boot: kernel 3002 bytes, initrd 2000 bytes, append 'console=ttyS0,115200 quiet panic=-1', pflash False`
+	if !strings.Contains(out.String(), want) {
+		t.Errorf("console:\n%s\nwant the line %s", out.String(), want)
+	}
+	if !strings.Contains(errOut.String(), "direct kernel boot: no UEFI firmware or boot loader") {
+		t.Errorf("stderr does not say the boot is direct:\n%s", errOut.String())
+	}
+	if testutil.FileSHA256(t, disk) != before {
+		t.Error("run --direct changed the boot disk")
+	}
+}
+
 // runUntilHealthy runs `mkbootapp run args...` in-process, waits for url to
 // answer 2xx, then cancels the command's context as Ctrl-C does and checks
 // that the command returns nil (a clean ACPI power-off).
 func runUntilHealthy(t *testing.T, url string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	return runWhileHealthy(t, url, nil, args...)
+}
+
+// runWhileHealthy is runUntilHealthy calling during, when not nil, once
+// the app answers and before the Ctrl-C.
+func runWhileHealthy(t *testing.T, url string, during func(), args ...string) (stdout, stderr string) {
 	t.Helper()
 	var out, errOut testutil.SyncBuffer
 	cmd := newRunCmd()
@@ -266,6 +328,9 @@ func runUntilHealthy(t *testing.T, url string, args ...string) (stdout, stderr s
 		t.Fatalf("app not reached at %s: %v\nstderr:\n%s\nconsole:\n%s", url, err, errOut.String(), out.String())
 	}
 	t.Logf("reached %s after %s", url, time.Since(start).Round(time.Millisecond))
+	if during != nil {
+		during()
+	}
 	interrupt() // Ctrl-C
 	select {
 	case err := <-done:
@@ -379,4 +444,108 @@ func TestE2ERunBinarySIGINT(t *testing.T) {
 	if !strings.Contains(out.String(), "qemutest: power button pressed") || !strings.Contains(errOut.String(), "the guest powered off in") {
 		t.Errorf("no ACPI power-off\nstderr:\n%s\nconsole:\n%s", errOut.String(), out.String())
 	}
+}
+
+// httpGet returns the body of a GET of url, failing the test unless the
+// status is 200.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: status %d, %v: %s", url, resp.StatusCode, err, b)
+	}
+	return string(b)
+}
+
+// TestE2ERunDirect builds examples/hello and runs the mkbootapp binary
+// with --direct in its own process group: the app answers on the
+// forwarded port with the first count, SIGINT to the group (a terminal's
+// Ctrl-C) powers the guest off through ACPI, the kernel and initramfs
+// copies are gone and the boot disk is unchanged. A normal (UEFI) run of
+// the same output then counts on from the data volume.
+func TestE2ERunDirect(t *testing.T) {
+	testutil.NeedE2E(t, "builds an image and boots QEMU twice")
+	ctx := context.Background()
+	bin := filepath.Join(t.TempDir(), "mkbootapp")
+	if b, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build mkbootapp: %v\n%s", err, b)
+	}
+	cache, kdeb, ldeb := testutil.CacheDir(), testutil.KernelDeb(t), testutil.LoaderDeb(t)
+	app := testutil.StaticBinary(t, "../../examples/hello", testutil.BuildOptions{})
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := builder.Build(ctx, builder.Spec{
+		App: builder.App{Path: app, Ports: []int{8080}}, Kernel: builder.KernelSource{Deb: kdeb}, Bootloader: ldeb,
+		CacheDir: cache, OutputDir: out, DataVolume: builder.DataVolume{Size: 64 << 20},
+		Health: &builder.HealthCheck{Port: 8080, Path: "/healthz"},
+	})
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	boot, ok := pickFile(res.Files, builder.RoleBoot)
+	if !ok {
+		t.Fatal("no boot disk built")
+	}
+	bootSum := testutil.FileSHA256(t, boot.Path)
+
+	host := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", host)
+	tmp := t.TempDir() // QEMU's work directory goes here: it must end empty
+	var stdout, stderr testutil.SyncBuffer
+	cmd := exec.Command(bin, "run", "--direct", out, "--port", fmt.Sprintf("%d:8080", host), "--grace", "30s")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := qemu.WaitHTTP(wctx, base+"/healthz", nil); err != nil {
+		t.Fatalf("app not reached: %v\nstderr:\n%s\nconsole:\n%s", err, stderr.String(), stdout.String())
+	}
+	t.Logf("--direct: first 200 after %s", time.Since(start).Round(time.Millisecond))
+	if got := httpGet(t, base+"/"); got != "count: 1\n" {
+		t.Errorf("--direct run: GET / = %q, want count: 1", got)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("mkbootapp run --direct exited with %v after SIGINT\nstderr:\n%s\nconsole:\n%s", err, stderr.String(), stdout.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("mkbootapp run --direct still running 90 s after SIGINT\nstderr:\n%s", stderr.String())
+	}
+	for _, want := range []string{"direct kernel boot: no UEFI firmware or boot loader", "with data volume", "the guest powered off in"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "data: mounted /dev/vdb") {
+		t.Errorf("the data volume is not the second disk, as in a UEFI run:\n%s", stdout.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("temporary files left in %s: %v", tmp, left)
+	}
+	if testutil.FileSHA256(t, boot.Path) != bootSum {
+		t.Error("run --direct changed the boot disk")
+	}
+
+	// The same output booted through UEFI and systemd-boot counts on.
+	runWhileHealthy(t, base+"/healthz", func() {
+		if got := httpGet(t, base+"/"); got != "count: 2\n" {
+			t.Errorf("UEFI run after --direct: GET / = %q, want count: 2", got)
+		}
+	}, out, "--port", fmt.Sprintf("%d:8080", host), "--grace", "30s")
 }
