@@ -28,6 +28,7 @@ func TestWriteDataVolumeErrors(t *testing.T) {
 		{"too small", 8 << 20, "data", ErrTooSmall, "use at least 16 MiB"},
 		{"zero", 0, "data", ErrTooSmall, "use at least 16 MiB"},
 		{"unaligned", 16<<20 + 1, "data", ErrBadSize, "not a multiple of 512"},
+		{"too large", MaxDataVolumeSize + 4096, "data", ErrBadSize, "at most 17592186040320 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,11 +72,13 @@ func TestWriteDataVolume(t *testing.T) {
 		blockSize int64
 		maxAlloc  int64
 	}{
-		{"minimum", MinDataVolumeSize, "d", 1024, 2 * mib},
-		{"100 MiB", 100 * mib, "bootapp-data", 1024, 2 * mib},
-		{"1 GiB", 1 << 30, "bootapp-data", 4096, 2 * mib},
-		{"16-byte label", 600 * mib, "0123456789abcdef", 4096, 2 * mib},
-		{"odd size", 700*mib + 512, "x", 4096, 2 * mib},
+		{"minimum", MinDataVolumeSize, "d", 4096, 256 << 10},
+		{"100 MiB", 100 * mib, "bootapp-data", 4096, 256 << 10},
+		{"1 GiB", 1 << 30, "bootapp-data", 4096, 1 * mib},
+		{"16-byte label", 600 * mib, "0123456789abcdef", 4096, 1 * mib},
+		{"odd size", 700*mib + 512, "x", 4096, 1 * mib},
+		// Only metadata is written: 16 MiB for 1 TiB, as mke2fs.
+		{"1 TiB", 1 << 40, "bootapp-data", 4096, 20 * mib},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
