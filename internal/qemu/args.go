@@ -80,11 +80,6 @@ func (l *launch) args() []string {
 		netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.HostAddr, f.HostPort, f.GuestPort)
 	}
 	nic := "virtio-net-pci,netdev=n0"
-	if l.direct != nil {
-		// No iPXE option ROM: SeaBIOS would load and run it, and a
-		// direct boot never boots from the network.
-		nic += ",romfile="
-	}
 	a = append(a,
 		"-netdev", netdev,
 		"-device", nic,

@@ -54,7 +54,7 @@ func TestLaunchArgs(t *testing.T) {
 			"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080,hostfwd=tcp:127.0.0.1:2222-:22",
 			"-device", "virtio-net-pci,netdev=n0"}, tail),
 	}, {
-		name: "direct kernel boot: no firmware, no boot index, no NIC option ROM",
+		name: "direct kernel boot: no firmware, no boot index",
 		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock",
 			disks:    []Disk{{Path: "/img/boot.raw", Format: "raw", ReadOnly: true}, {Path: "/img/data.raw", Format: "raw"}},
 			forwards: []Forward{{HostAddr: "127.0.0.1", HostPort: 18080, GuestPort: 8080}},
@@ -62,7 +62,7 @@ func TestLaunchArgs(t *testing.T) {
 		want: concat(base,
 			[]string{"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw,readonly=on", "-device", "virtio-blk-pci,drive=d0",
 				"-drive", "if=none,id=d1,file=/img/data.raw,format=raw", "-device", "virtio-blk-pci,drive=d1",
-				"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080", "-device", "virtio-net-pci,netdev=n0,romfile="}, tail,
+				"-netdev", "user,id=n0,hostfwd=tcp:127.0.0.1:18080-:8080", "-device", "virtio-net-pci,netdev=n0"}, tail,
 			[]string{"-kernel", "/w/linux", "-initrd", "/w/initrd", "-append", "console=ttyS0,115200 quiet panic=-1"}),
 	}, {
 		name: "direct kernel boot without initramfs or command line",
@@ -71,7 +71,7 @@ func TestLaunchArgs(t *testing.T) {
 			direct: &directLaunch{kernel: "/w/linux"}},
 		want: concat(base,
 			[]string{"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-blk-pci,drive=d0",
-				"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="}, tail,
+				"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}, tail,
 			[]string{"-kernel", "/w/linux"}),
 	}}
 	for _, tt := range tests {
