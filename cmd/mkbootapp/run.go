@@ -47,16 +47,16 @@ From an output directory or manifest the boot disk (raw preferred), the data
 volume and the ports come from the manifest. A boot image given directly
 uses the manifest beside it when it lists the image.
 
---direct is for the edit-build-run loop: it reads the kernel, initramfs and
-command line out of the boot disk's EFI system partition (read-only, into a
-temporary directory removed afterwards) and has QEMU boot them directly
-(-kernel, -initrd, -append). The guest gets the same machine, disks (the
-boot disk attached read-only), data volume, NIC and ports, but no UEFI
-firmware, no systemd-boot and no GPT/ESP lookup run, which saves the
-firmware's seconds under emulation. It therefore does not catch a boot disk
-that firmware cannot boot (a broken partition table, FAT, loader or entry):
-it is no substitute for --verify or a normal run before a release. It needs
-the raw boot disk.`,
+--direct is for the edit-build-run loop (QEMU's direct kernel boot): it
+reads the kernel, initramfs and command line out of the boot disk's EFI
+system partition (read-only, into a temporary directory removed afterwards)
+and has QEMU load them itself (-kernel, -initrd, -append). The guest gets
+the same machine, disks (the boot disk attached read-only), data volume,
+NIC and ports, but neither UEFI firmware (with its GPT and FAT drivers) nor
+systemd-boot runs, which saves most of the boot time under emulation. So it
+does not catch a boot disk that firmware cannot boot (a broken partition
+table, file system, loader or entry): it is no substitute for a plain run or
+` + "`mkbootapp build --verify`" + ` before a release. It needs the raw boot disk.`,
 		Example: `  mkbootapp run output
   mkbootapp run --direct output             # the fast loop: no firmware, no boot loader
   mkbootapp run output/hello.manifest.json --memory 1024 --port 18080:8080
