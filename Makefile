@@ -52,6 +52,21 @@ vet:
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## fuzz: every fuzz target for FUZZTIME each (default 5s), one at a time;
+## stops at the first failure and names the reproducer (scripts/fuzz.sh).
+.PHONY: fuzz race
+fuzz:
+	./scripts/fuzz.sh
+
+## race: the fast tests of the packages that run goroutines, under the race
+## detector (no QEMU boots). Skipped: TestResourceUse (its RSS budget does
+## not hold with the detector's shadow memory) and internal/deb's
+## TestRealPackages (decoding the real kernel package takes minutes under
+## the detector; TestParallelXZ* race the same decoder on synthetic data).
+RACE_PKGS ?= ./builder/... ./image/... ./internal/qemu/... ./initramfs/... ./internal/deb/... ./kernel/... ./cmd/mkbootapp/... ./cmd/bootapp-init/...
+race:
+	env -u BOOTAPP_E2E $(GO) test -race -count=1 -p 1 -skip '^(TestResourceUse|TestRealPackages)$$' $(RACE_PKGS)
+
 ## bench: build-time, size and encoder benchmarks (writes docs/benchmarks.md).
 bench: deps
 	./scripts/bench.sh
