@@ -4,7 +4,7 @@
 // The data flow:
 //
 //	linux-image-*.deb --Open--> cache dir (vmlinuz, modules, index.json) --> *Kernel
-//	*Kernel + Platform --PlatformClosure/Closure--> []Module in load order --> initramfs
+//	*Kernel + Platform --Drivers--> DriverSet (Always + Drivers with aliases) --> initramfs + driver table
 //
 // Open unpacks the package once into Options.CacheDir/kernels/<sha256
 // prefix>/: the bzImage (vmlinuz), modules.builtin and every .ko below
@@ -19,6 +19,11 @@
 //
 // Kernel.Closure orders modules so each comes after its dependencies and
 // its softdep "pre:" modules, skipping builtins. PlatformModules names the
-// drivers of each Platform's virtual hardware; only PlatformQEMU is
-// verified by booting, the cloud platforms are documented guesses.
+// drivers of each Platform's virtual hardware; Kernel.Drivers turns them
+// into a DriverSet: the modules loaded at every boot, and the drivers the
+// guest loads only when a device's modalias matches one of their alias=
+// patterns (read from .modinfo), each with the modules it needs first and
+// those to load after it. PlatformAll (the default) and PlatformQEMU are
+// verified by booting in QEMU; the cloud platforms are unverified on their
+// clouds.
 package kernel

@@ -437,12 +437,20 @@ func TestOpenConcurrent(t *testing.T) {
 }
 
 func TestPlatformModules(t *testing.T) {
-	if got := PlatformModules(""); !reflect.DeepEqual(got, PlatformModules(PlatformQEMU)) {
+	if got := PlatformModules(""); !reflect.DeepEqual(got, PlatformModules(PlatformAll)) {
 		t.Errorf("default platform gives %q", got)
 	}
-	want := []string{"virtio_pci", "virtio_blk", "virtio_net", "button", "evdev", "virtio_rng"}
+	want := []string{"button", "evdev", "ext4", "virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "virtio_net", "crc32c_generic", "virtio_rng"}
 	if got := PlatformModules(PlatformQEMU); !reflect.DeepEqual(got, want) {
 		t.Errorf("qemu: %q, want %q", got, want)
+	}
+	all := PlatformModules(PlatformAll)
+	for _, p := range Platforms() {
+		for _, n := range PlatformModules(p) {
+			if !slices.Contains(all, n) && !(p == PlatformPC && n == "ata_piix") {
+				t.Errorf("platform all lacks %s of platform %s", n, p)
+			}
+		}
 	}
 	if PlatformModules("amiga") != nil {
 		t.Error("unknown platform gave modules")
@@ -451,9 +459,12 @@ func TestPlatformModules(t *testing.T) {
 		if q, err := ParsePlatform(strings.ToUpper(string(p))); err != nil || q != p || len(PlatformModules(p)) == 0 {
 			t.Errorf("ParsePlatform(%q) = %q, %v", p, q, err)
 		}
-		if p.Verified() != (p == PlatformQEMU) {
+		if p.Verified() != (p == PlatformQEMU || p == PlatformAll) {
 			t.Errorf("%s verified = %v", p, p.Verified())
 		}
+	}
+	if q, err := ParsePlatform(""); q != PlatformAll || err != nil {
+		t.Errorf(`ParsePlatform("") = %q, %v, want all`, q, err)
 	}
 	if _, err := ParsePlatform("amiga"); err == nil || !strings.Contains(err.Error(), "qemu") {
 		t.Errorf("ParsePlatform(amiga) error %v does not list the platforms", err)
@@ -504,8 +515,8 @@ func TestRealKernel(t *testing.T) {
 	}
 	got := names(mods)
 	t.Logf("qemu closure: %s", strings.Join(got, " "))
-	want := []string{"virtio_ring", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio", "virtio_pci",
-		"virtio_blk", "failover", "net_failover", "virtio_net", "button", "evdev", "virtio_rng"}
+	want := []string{"button", "evdev", "virtio_ring", "virtio_pci_modern_dev", "virtio_pci_legacy_dev", "virtio", "virtio_pci",
+		"virtio_blk", "scsi_common", "scsi_mod", "virtio_scsi", "sd_mod", "failover", "net_failover", "virtio_net", "virtio_rng"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("qemu closure = %q, want %q", got, want)
 	}
