@@ -20,6 +20,8 @@ const (
 	DefaultStopTimeout     = 10 * time.Second
 	DefaultHealthTimeout   = 2 * time.Minute
 	DefaultCompression     = "none"
+	DefaultRestartLimit    = 5
+	DefaultRestartWindow   = time.Minute
 	defaultAppUID          = 1000
 	maxLabelLen            = 16
 	minDataVolumeSize      = 16 << 20
@@ -121,6 +123,28 @@ func (s Spec) WithDefaults() (Spec, error) {
 	}
 	if s.App.StopTimeout == 0 {
 		s.App.StopTimeout = DefaultStopTimeout
+	}
+	if s.App.RestartLimit < -1 {
+		return s, specErr("app.restart_limit", "%d: want a number of restarts, or -1 for no limit", s.App.RestartLimit)
+	}
+	if s.App.RestartLimit == 0 {
+		s.App.RestartLimit = DefaultRestartLimit
+	}
+	if s.App.RestartWindow < 0 {
+		return s, specErr("app.restart_window", "negative duration %v", s.App.RestartWindow)
+	}
+	if s.App.RestartWindow == 0 {
+		s.App.RestartWindow = DefaultRestartWindow
+	}
+	if s.Network.Static != "" {
+		if _, err := ParseStatic(s.Network.Static); err != nil {
+			return s, specErr("network.static", "%v", err)
+		}
+	}
+	for _, n := range s.Network.NTP {
+		if n == "" || strings.ContainsAny(n, " \t\n/\x00") {
+			return s, specErr("network.ntp", "%q is not a host name or address", n)
+		}
 	}
 	switch s.App.Restart {
 	case "":

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bootapp/bootapp/initramfs"
@@ -91,7 +93,45 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 	if s.DataVolume.Disabled {
 		cfg.Data.Label = ""
 	}
+	cfg.RestartLimit = s.App.RestartLimit
+	cfg.RestartWindowSeconds = int((s.App.RestartWindow + time.Second - 1) / time.Second)
+	cfg.Network.NTP = s.Network.NTP
+	if s.Network.Static != "" {
+		cfg.Network.Static, _ = ParseStatic(s.Network.Static) // checked by WithDefaults
+	}
 	return cfg
+}
+
+// ParseStatic parses a static address, Network.Static:
+// "ADDRESS/PREFIX[,GATEWAY[,DNS...]]" with IPv4 addresses.
+func ParseStatic(s string) (*guestconfig.Static, error) {
+	f := strings.Split(s, ",")
+	for i := range f {
+		f[i] = strings.TrimSpace(f[i])
+	}
+	p, err := netip.ParsePrefix(f[0])
+	if err != nil || !p.Addr().Is4() {
+		return nil, fmt.Errorf("%q: want IPV4ADDRESS/PREFIX[,GATEWAY[,DNS...]], e.g. 10.0.0.5/24,10.0.0.1,10.0.0.2", s)
+	}
+	st := &guestconfig.Static{Address: p.String()}
+	if len(f) > 1 && f[1] != "" {
+		gw, err := netip.ParseAddr(f[1])
+		if err != nil || !gw.Is4() {
+			return nil, fmt.Errorf("gateway %q is not an IPv4 address", f[1])
+		}
+		if !p.Masked().Contains(gw) && p.Bits() != 32 {
+			return nil, fmt.Errorf("gateway %s is outside %s", gw, p.Masked())
+		}
+		st.Gateway = gw.String()
+	}
+	for _, d := range f[min(len(f), 2):] {
+		a, err := netip.ParseAddr(d)
+		if err != nil {
+			return nil, fmt.Errorf("DNS server %q is not an IP address", d)
+		}
+		st.DNS = append(st.DNS, a.String())
+	}
+	return st, nil
 }
 
 // lowPortStart returns the lowest of ports when it is below 1024 (the app

@@ -41,6 +41,10 @@ type Spec struct {
 	// DataVolume configures the persistent data volume.
 	DataVolume DataVolume `json:"data_volume"`
 
+	// Network configures the guest's network beyond the default (DHCP on
+	// every interface, no time service unless the cloud has one).
+	Network Network `json:"network,omitzero"`
+
 	// Compression of the initramfs: "none" (default), "zstd", "xz" or
 	// "gzip". Uncompressed boots fastest: under emulation the kernel
 	// spends about 0.4 s unpacking a zstd initramfs (xz: 1.4 s), while
@@ -92,6 +96,12 @@ type App struct {
 	// Restart is the restart policy: "no" (default: the VM powers off
 	// when the app exits), "on-failure" or "always".
 	Restart string `json:"restart,omitempty"`
+	// RestartLimit bounds the restarts: when the app would be restarted
+	// more than RestartLimit times within RestartWindow, the guest reports
+	// a fatal error and powers off. Default: 5; -1 removes the bound.
+	RestartLimit int `json:"restart_limit,omitempty"`
+	// RestartWindow is the period RestartLimit counts in. Default: 60s.
+	RestartWindow time.Duration `json:"restart_window,omitempty"`
 	// KeepDebug copies the executable unchanged. By default DWARF debug
 	// sections are stripped from it (stack traces keep file:line, which
 	// Go stores in .gopclntab), which makes images about a third smaller.
@@ -133,6 +143,19 @@ type DataVolume struct {
 	Formats []image.Format `json:"formats,omitempty"`
 	// Disabled skips the data volume entirely.
 	Disabled bool `json:"disabled,omitempty"`
+}
+
+// Network configures the guest's network.
+type Network struct {
+	// Static gives the first Ethernet interface a fixed address instead
+	// of DHCP: "ADDRESS/PREFIX[,GATEWAY[,DNS...]]", e.g.
+	// "10.0.0.5/24,10.0.0.1,10.0.0.2". Other interfaces keep DHCP.
+	Static string `json:"static,omitempty"`
+	// NTP lists SNTP servers (names or addresses, optionally with
+	// ":port") the guest keeps its clock in sync with. Default: the
+	// cloud's time service when the guest recognises the cloud (AWS
+	// 169.254.169.123, GCP metadata.google.internal), else none.
+	NTP []string `json:"ntp,omitempty"`
 }
 
 // HealthCheck tells when a booted app is healthy: an HTTP GET of Path on

@@ -54,6 +54,18 @@ type Config struct {
 	// Restart policy: "no" (the VM powers off when the app exits, the
 	// default), "on-failure" or "always".
 	Restart string `mapstructure:"restart"`
+	// Restarts allowed within `restart_window`; one more and the guest
+	// powers off with a fatal error. Defaults to 5; -1 removes the bound.
+	RestartLimit int `mapstructure:"restart_limit"`
+	// The period `restart_limit` counts in, as a duration string. Defaults
+	// to 60s.
+	RestartWindow time.Duration `mapstructure:"restart_window"`
+	// Fixed address of the guest's first NIC instead of DHCP:
+	// "ADDRESS/PREFIX[,GATEWAY[,DNS...]]", e.g. "10.0.0.5/24,10.0.0.1".
+	NetworkStatic string `mapstructure:"network_static"`
+	// SNTP servers the guest keeps its clock in sync with. Defaults to the
+	// cloud's time service when the guest recognises the cloud (AWS, GCP).
+	NTPServers []string `mapstructure:"ntp_servers"`
 	// Copy the executable unchanged. By default its DWARF debug sections
 	// are stripped (stack traces keep file:line), which makes the image
 	// about a third smaller for a typical Go binary.
@@ -307,7 +319,9 @@ func (c *Config) prepareApp(v *validator) {
 	default:
 		v.fail("restart", "%q is not one of \"no\", \"on-failure\", \"always\"", c.Restart)
 	}
+	app.RestartLimit, app.RestartWindow = c.RestartLimit, c.RestartWindow
 	c.spec.App = app
+	c.spec.Network = builder.Network{Static: c.NetworkStatic, NTP: c.NTPServers}
 }
 
 // prepareSources validates the kernel and boot loader options.
@@ -541,6 +555,10 @@ var specFields = map[string]string{
 	"app.ports":               "ports",
 	"app.stop_timeout":        "stop_timeout",
 	"app.restart":             "restart",
+	"app.restart_limit":       "restart_limit",
+	"app.restart_window":      "restart_window",
+	"network.static":          "network_static",
+	"network.ntp":             "ntp_servers",
 	"app.keep_debug":          "keep_debug",
 	"kernel.deb":              "kernel_path",
 	"kernel.url":              "kernel_url",

@@ -26,6 +26,10 @@ type FlatConfig struct {
 	Ports                []int                  `mapstructure:"ports" cty:"ports" hcl:"ports"`
 	StopTimeout          *string                `mapstructure:"stop_timeout" cty:"stop_timeout" hcl:"stop_timeout"`
 	Restart              *string                `mapstructure:"restart" cty:"restart" hcl:"restart"`
+	RestartLimit         *int                   `mapstructure:"restart_limit" cty:"restart_limit" hcl:"restart_limit"`
+	RestartWindow        *string                `mapstructure:"restart_window" cty:"restart_window" hcl:"restart_window"`
+	NetworkStatic        *string                `mapstructure:"network_static" cty:"network_static" hcl:"network_static"`
+	NTPServers           []string               `mapstructure:"ntp_servers" cty:"ntp_servers" hcl:"ntp_servers"`
 	KeepDebug            *bool                  `mapstructure:"keep_debug" cty:"keep_debug" hcl:"keep_debug"`
 	ImageName            *string                `mapstructure:"image_name" cty:"image_name" hcl:"image_name"`
 	KernelPath           *string                `mapstructure:"kernel_path" cty:"kernel_path" hcl:"kernel_path"`
@@ -77,6 +81,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"ports":                      &hcldec.AttrSpec{Name: "ports", Type: cty.List(cty.Number), Required: false},
 		"stop_timeout":               &hcldec.AttrSpec{Name: "stop_timeout", Type: cty.String, Required: false},
 		"restart":                    &hcldec.AttrSpec{Name: "restart", Type: cty.String, Required: false},
+		"restart_limit":              &hcldec.AttrSpec{Name: "restart_limit", Type: cty.Number, Required: false},
+		"restart_window":             &hcldec.AttrSpec{Name: "restart_window", Type: cty.String, Required: false},
+		"network_static":             &hcldec.AttrSpec{Name: "network_static", Type: cty.String, Required: false},
+		"ntp_servers":                &hcldec.AttrSpec{Name: "ntp_servers", Type: cty.List(cty.String), Required: false},
 		"keep_debug":                 &hcldec.AttrSpec{Name: "keep_debug", Type: cty.Bool, Required: false},
 		"image_name":                 &hcldec.AttrSpec{Name: "image_name", Type: cty.String, Required: false},
 		"kernel_path":                &hcldec.AttrSpec{Name: "kernel_path", Type: cty.String, Required: false},
