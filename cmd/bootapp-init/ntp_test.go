@@ -108,9 +108,9 @@ func TestSNTPQueryBadReplies(t *testing.T) {
 
 // fakeClock records the adjustments syncTime makes.
 type fakeClock struct {
-	mu          sync.Mutex
+	mu           sync.Mutex
 	steps, slews []time.Duration
-	done        chan struct{}
+	done         chan struct{}
 }
 
 func (c *fakeClock) step(d time.Duration) error {

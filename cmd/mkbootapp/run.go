@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,8 @@ type runFlags struct {
 	accel  string
 	grace  time.Duration
 	direct bool
+	env    []string
+	args   []string
 }
 
 func newRunCmd() *cobra.Command {
@@ -75,6 +78,8 @@ table, file system, loader or entry): it is no substitute for a plain run or
 	fl.StringVar(&f.accel, "accel", "auto", "QEMU accelerator: auto, kvm or tcg")
 	fl.BoolVar(&f.direct, "direct", false, "boot the disk's kernel and initramfs directly, without UEFI firmware and boot loader (faster; does not test the boot disk, see above)")
 	fl.DurationVar(&f.grace, "grace", 0, "how long to wait for the guest to power off after Ctrl-C before killing QEMU (default: the app's stop timeout + 20s)")
+	fl.StringArrayVar(&f.env, "env", nil, "KEY=VALUE for the app's environment on this boot, over the built-in one (repeatable; no rebuild: passed through QEMU's fw_cfg)")
+	fl.StringArrayVar(&f.args, "arg", nil, "argument for the app on this boot; any --arg replaces the built-in arguments (repeatable)")
 	return cmd
 }
 
@@ -109,7 +114,12 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 	// cleanly", not "kill", so the VM gets a context of its own.
 	vmCtx, cancelVM := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelVM()
+	fwCfg, err := runConfig(f.env, f.args)
+	if err != nil {
+		return err
+	}
 	vm, err := qemu.Start(vmCtx, qemu.Config{
+		FwCfg:    fwCfg,
 		Disks:    disks,
 		MemoryMB: f.memory,
 		CPUs:     f.cpus,
@@ -340,4 +350,45 @@ func sameFile(a, b string) bool {
 	fa, err1 := os.Stat(a)
 	fb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
+}
+
+// runConfigName is the fw_cfg entry bootapp-init reads its run-time
+// configuration from.
+const runConfigName = "opt/bootapp/config"
+
+// runConfig returns the fw_cfg entry for --env and --arg: the run-time
+// configuration document {"env": {...}, "args": [...]} that the guest init
+// applies over the image's own (docs/architecture.md, "Run-time
+// configuration"), or nil when neither flag was given.
+func runConfig(env, args []string) ([]qemu.FwCfg, error) {
+	if len(env) == 0 && len(args) == 0 {
+		return nil, nil
+	}
+	doc := struct {
+		Env  map[string]string `json:"env,omitempty"`
+		Args []string          `json:"args,omitempty"`
+	}{Args: args}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" || strings.ContainsAny(k, " \t\n") {
+			return nil, fmt.Errorf("--env %q: want KEY=VALUE", kv)
+		}
+		if strings.ContainsRune(kv, 0) {
+			return nil, fmt.Errorf("--env %q holds a NUL byte", kv)
+		}
+		if doc.Env == nil {
+			doc.Env = map[string]string{}
+		}
+		doc.Env[k] = v
+	}
+	for _, a := range args {
+		if strings.ContainsRune(a, 0) {
+			return nil, fmt.Errorf("--arg %q holds a NUL byte", a)
+		}
+	}
+	b, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode --env/--arg: %w", err)
+	}
+	return []qemu.FwCfg{{Name: runConfigName, Value: string(b)}}, nil
 }

@@ -128,7 +128,6 @@ type Static struct {
 	DNS []string `json:"dns,omitempty"`
 }
 
-
 // Marshal encodes c as indented JSON.
 func Marshal(c *Config) ([]byte, error) {
 	b, err := json.MarshalIndent(c, "", "  ")

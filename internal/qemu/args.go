@@ -21,6 +21,10 @@ type launch struct {
 	direct   *directLaunch // direct kernel boot; nil boots the first disk
 	qmpPath  string
 	forwards []Forward // HostAddr and HostPort resolved
+	// netdevExtra is appended to the user-mode netdev (net=, guestfwd=);
+	// extra to the command line (fw_cfg entries, Config.ExtraArgs).
+	netdevExtra string
+	extra       []string
 }
 
 // escapeOpt doubles commas, QEMU's escape inside an option value.
@@ -79,6 +83,7 @@ func (l *launch) args() []string {
 	for _, f := range l.forwards {
 		netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.HostAddr, f.HostPort, f.GuestPort)
 	}
+	netdev += l.netdevExtra
 	nic := "virtio-net-pci,netdev=n0"
 	a = append(a,
 		"-netdev", netdev,
@@ -88,5 +93,5 @@ func (l *launch) args() []string {
 	if l.direct != nil {
 		a = append(a, l.direct.args()...)
 	}
-	return a
+	return append(a, l.extra...)
 }

@@ -61,6 +61,38 @@ type Config struct {
 	// Default: a new temporary directory, removed when QEMU exits. Keep the
 	// path short: unix socket paths are limited to 107 bytes.
 	WorkDir string
+	// FwCfg passes named strings to the guest through QEMU's firmware
+	// configuration device (-fw_cfg name=NAME,string=VALUE). Names of
+	// guest software start with "opt/": bootapp-init reads its run-time
+	// configuration from opt/bootapp/config.
+	FwCfg []FwCfg
+	// UserNet is the address range of QEMU's user-mode network (its
+	// net= option). Default: 10.0.2.0/24, the guest at .15. A range
+	// holding 169.254.169.254 lets GuestForwards serve a metadata service
+	// at the address clouds use.
+	UserNet string
+	// GuestForwards connect TCP addresses inside the user-mode network
+	// to a host command (QEMU's guestfwd); they must lie inside UserNet.
+	GuestForwards []GuestForward
+	// ExtraArgs are appended to QEMU's command line unchanged (e.g.
+	// "-smbios", "type=1,manufacturer=Amazon EC2").
+	ExtraArgs []string
+}
+
+// FwCfg is one fw_cfg entry: the guest reads Value from
+// /sys/firmware/qemu_fw_cfg/by_name/NAME/raw (module qemu_fw_cfg).
+type FwCfg struct {
+	Name  string
+	Value string
+}
+
+// GuestForward forwards connections the guest makes to Addr ("IP:PORT"
+// inside Config.UserNet) to a new process of Cmd, which talks to the
+// connection on its standard input and output. QEMU splits Cmd at spaces
+// and quotes nothing.
+type GuestForward struct {
+	Addr string
+	Cmd  string
 }
 
 // Disk is one disk image attached to the VM.
@@ -271,6 +303,25 @@ func resolve(c Config) (*launch, error) {
 		}
 		l.forwards = append(l.forwards, f)
 	}
+	for _, f := range c.FwCfg {
+		if !strings.HasPrefix(f.Name, "opt/") || strings.ContainsAny(f.Name, ",=") || len(f.Name) > 55 {
+			return nil, fmt.Errorf("qemu config: fw_cfg name %q: want opt/..., at most 55 bytes, without ',' or '='", f.Name)
+		}
+		l.extra = append(l.extra, "-fw_cfg", "name="+f.Name+",string="+escapeOpt(f.Value))
+	}
+	if c.UserNet != "" {
+		if _, _, err := net.ParseCIDR(c.UserNet); err != nil {
+			return nil, fmt.Errorf("qemu config: user network %q: %w", c.UserNet, err)
+		}
+		l.netdevExtra += ",net=" + c.UserNet
+	}
+	for _, g := range c.GuestForwards {
+		if _, _, err := net.SplitHostPort(g.Addr); err != nil || g.Cmd == "" {
+			return nil, fmt.Errorf("qemu config: guest forward %q -> %q: want IP:PORT and a command", g.Addr, g.Cmd)
+		}
+		l.netdevExtra += ",guestfwd=tcp:" + g.Addr + "-cmd:" + escapeOpt(g.Cmd)
+	}
+	l.extra = append(l.extra, c.ExtraArgs...)
 	return l, nil
 }
 
