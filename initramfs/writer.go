@@ -2,8 +2,10 @@ package initramfs
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"path"
@@ -71,6 +73,28 @@ type Options struct {
 	ModTime time.Time
 	// UID and GID own every entry.
 	UID, GID int
+	// Record, when set, is called with each entry once it is completely
+	// written (data included), in archive order: what a build records in
+	// its manifest is then what the archive holds, with no second pass
+	// over the files. Regular files are hashed only when Record is set.
+	Record func(Entry)
+}
+
+// Entry describes an entry of the archive, for Options.Record.
+type Entry struct {
+	// Name is the absolute name ("/app/bin/x"; "/" for the root entry).
+	Name string
+	// Mode is the entry's type and permission bits: fs.ModeDir,
+	// fs.ModeSymlink, or none for a regular file.
+	Mode fs.FileMode
+	// Size is a regular file's length (0 for a hard link's later names).
+	Size int64
+	// SHA256 is the digest of a regular file's content; zero for other
+	// entries and for a hard link's later names.
+	SHA256 [sha256.Size]byte
+	// Linkname is a symbolic link's target, or for a later name of a hard
+	// link (see Link) the absolute name of the entry that holds its data.
+	Linkname string
 }
 
 // Writer writes one initramfs segment: a newc cpio archive, optionally
@@ -200,6 +224,9 @@ func (w *Writer) WriteFile(name string, mode fs.FileMode, data []byte) error {
 	if _, err := w.cw.Write(data); err != nil {
 		return w.fail(fmt.Errorf("initramfs: write %s: %w", name, err))
 	}
+	if w.opts.Record != nil {
+		w.opts.Record(Entry{Name: "/" + rel, Mode: mode, Size: int64(len(data)), SHA256: sha256.Sum256(data)})
+	}
 	return nil
 }
 
@@ -268,7 +295,13 @@ func (w *Writer) Link(name, target string) error {
 	if err := w.writeRoot(); err != nil {
 		return err
 	}
-	return w.entryInode(rel, fileMode(hl.mode)|cpio.TypeReg, 0, hl.links, hl.inode)
+	if err := w.entryInode(rel, fileMode(hl.mode)|cpio.TypeReg, 0, hl.links, hl.inode); err != nil {
+		return err
+	}
+	if w.opts.Record != nil {
+		w.opts.Record(Entry{Name: "/" + rel, Mode: hl.mode, Linkname: "/" + trel})
+	}
+	return nil
 }
 
 // copyFile writes a regular file with links names, this being the first.
@@ -289,6 +322,10 @@ func (w *Writer) copyFile(name string, mode fs.FileMode, size int64, r io.Reader
 	if w.copy == nil {
 		w.copy = make([]byte, copySize)
 	}
+	var h hash.Hash
+	if w.opts.Record != nil {
+		h = sha256.New()
+	}
 	// io.LimitReader stops at size; a hand-written loop instead of
 	// io.CopyBuffer keeps the one buffer and tells short reads from
 	// write errors.
@@ -299,6 +336,9 @@ func (w *Writer) copyFile(name string, mode fs.FileMode, size int64, r io.Reader
 		if m > 0 {
 			if _, werr := w.cw.Write(w.copy[:m]); werr != nil {
 				return w.fail(fmt.Errorf("initramfs: write %s: %w", name, werr))
+			}
+			if h != nil {
+				h.Write(w.copy[:m])
 			}
 			n += int64(m)
 		}
@@ -312,6 +352,11 @@ func (w *Writer) copyFile(name string, mode fs.FileMode, size int64, r io.Reader
 	var one [1]byte
 	if m, _ := io.ReadFull(r, one[:]); m > 0 {
 		return w.fail(fmt.Errorf("initramfs: copy %s: reader holds more than %d bytes: %w", name, size, ErrSizeMismatch))
+	}
+	if h != nil {
+		e := Entry{Name: "/" + rel, Mode: mode, Size: size}
+		h.Sum(e.SHA256[:0])
+		w.opts.Record(e)
 	}
 	return nil
 }
@@ -336,6 +381,9 @@ func (w *Writer) Symlink(name, target string) error {
 	}
 	if _, err := io.WriteString(w.cw, target); err != nil {
 		return w.fail(fmt.Errorf("initramfs: write symlink %s: %w", name, err))
+	}
+	if w.opts.Record != nil {
+		w.opts.Record(Entry{Name: "/" + rel, Mode: fs.ModeSymlink | 0o777, Size: int64(len(target)), Linkname: target})
 	}
 	return nil
 }
@@ -455,7 +503,13 @@ func (w *Writer) parents(rel string) error {
 // dir writes a directory entry.
 func (w *Writer) dir(rel string, mode fs.FileMode) error {
 	w.seen[rel] = mode
-	return w.header(rel, fileMode(mode)|cpio.TypeDir, 0, 2)
+	if err := w.header(rel, fileMode(mode)|cpio.TypeDir, 0, 2); err != nil {
+		return err
+	}
+	if w.opts.Record != nil {
+		w.opts.Record(Entry{Name: "/" + rel, Mode: mode})
+	}
+	return nil
 }
 
 // rootName is the archive name of the root directory. The kernel's
@@ -469,7 +523,13 @@ func (w *Writer) writeRoot() error {
 		return nil
 	}
 	w.root = true
-	return w.entry(rootName, fileMode(dirMode)|cpio.TypeDir, 0, 2)
+	if err := w.entry(rootName, fileMode(dirMode)|cpio.TypeDir, 0, 2); err != nil {
+		return err
+	}
+	if w.opts.Record != nil {
+		w.opts.Record(Entry{Name: "/", Mode: fs.ModeDir | dirMode})
+	}
+	return nil
 }
 
 // header writes one entry header with the Writer's fixed metadata, after
