@@ -28,6 +28,8 @@ type Config struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Modules lists kernel module files (absolute paths inside the
 	// initramfs) in the order they must be loaded: dependencies first.
+	// Those in the driver table (DriversPath) are loaded only for the
+	// hardware present, the others at every boot.
 	Modules []string `json:"modules,omitempty"`
 	// App is the program to run.
 	App App `json:"app"`
@@ -51,6 +53,47 @@ type Config struct {
 	// Security relaxes the guest's hardening; the zero value is the
 	// closed default.
 	Security Security `json:"security,omitzero"`
+}
+
+// DriversPath is where the driver table lives inside the initramfs: in the
+// base segment, beside the modules it describes.
+const DriversPath = "/etc/bootapp/drivers.json"
+
+// DriverTable is the file at DriversPath. It names the entries of
+// Config.Modules that the init loads only for the hardware present: after
+// loading the other modules, the init reads the modalias of every device
+// in /sys, loads each driver with an alias matching one (its Needs first,
+// its Then after), and scans again, since loading a bus driver adds
+// devices, until no new device matches. Without the file every module is
+// loaded.
+type DriverTable struct {
+	// Version is the schema version (Version when written by this module).
+	Version int `json:"version"`
+	// Platform is the platform the image was built for ("all", "aws",
+	// ...), for the init's log.
+	Platform string `json:"platform,omitempty"`
+	// Drivers are in load order: each after the entries it Needs.
+	Drivers []Driver `json:"drivers"`
+}
+
+// Driver is a kernel module that the init loads when a device needs it.
+type Driver struct {
+	// Name is the module's name, e.g. "virtio_blk".
+	Name string `json:"name"`
+	// Path is the absolute path of the module file inside the initramfs.
+	Path string `json:"path"`
+	// Aliases are fnmatch(3) patterns from the module's alias= entries,
+	// matched against each device's modalias, such as
+	// "pci:v00001AF4d*sv*sd*bc*sc*i*". A driver without aliases is loaded
+	// only as another one's Needs or Then.
+	Aliases []string `json:"aliases,omitempty"`
+	// Needs are the names of drivers (entries of DriverTable.Drivers) to load
+	// before this one, in order: its dependency closure.
+	Needs []string `json:"needs,omitempty"`
+	// Then are the names of drivers to load right after this one: those
+	// of devices that appear asynchronously once it runs (SCSI disks
+	// after a host adapter's scan, VMBus devices after hv_vmbus).
+	Then []string `json:"then,omitempty"`
 }
 
 // Security lists the hardening steps of the init that can be relaxed.
@@ -150,4 +193,25 @@ func Unmarshal(b []byte) (*Config, error) {
 		return nil, fmt.Errorf("guest config: app path is empty")
 	}
 	return &c, nil
+}
+
+// MarshalDrivers encodes t as JSON.
+func MarshalDrivers(t *DriverTable) ([]byte, error) {
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("encode driver table: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// UnmarshalDrivers decodes and checks a driver table.
+func UnmarshalDrivers(b []byte) (*DriverTable, error) {
+	var t DriverTable
+	if err := json.Unmarshal(b, &t); err != nil {
+		return nil, fmt.Errorf("decode driver table: %w", err)
+	}
+	if t.Version == 0 || t.Version > Version {
+		return nil, fmt.Errorf("driver table version %d not supported (want 1..%d)", t.Version, Version)
+	}
+	return &t, nil
 }
