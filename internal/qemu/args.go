@@ -16,6 +16,7 @@ type launch struct {
 	memoryMB int
 	cpus     int
 	disks    []Disk
+	nic      string        // Config.NIC
 	ovmfCode string        // empty for BIOS and direct boot
 	ovmfVars string        // the writable copy
 	direct   *directLaunch // direct kernel boot; nil boots the first disk
@@ -25,6 +26,16 @@ type launch struct {
 	// extra to the command line (fw_cfg entries, Config.ExtraArgs).
 	netdevExtra string
 	extra       []string
+}
+
+// nicDevice returns QEMU's device for a NIC model, which resolve has
+// checked.
+func nicDevice(model string) string {
+	switch model {
+	case "", NICVirtio:
+		return "virtio-net-pci"
+	}
+	return model // vmxnet3, e1000 and e1000e are QEMU's names
 }
 
 // escapeOpt doubles commas, QEMU's escape inside an option value.
@@ -68,23 +79,54 @@ func (l *launch) args() []string {
 			"-drive", "if=pflash,format=raw,unit=1,file="+escapeOpt(l.ovmfVars),
 		)
 	}
+	controllers := map[string]bool{}
+	sata := 0
 	for i, d := range l.disks {
 		drive := fmt.Sprintf("if=none,id=d%d,file=%s,format=%s", i, escapeOpt(d.Path), driver(d.Format))
 		if d.ReadOnly {
 			drive += ",readonly=on"
 		}
-		dev := fmt.Sprintf("virtio-blk-pci,drive=d%d", i)
+		a = append(a, "-drive", drive)
+		var dev string
+		switch d.Bus {
+		case "", BusVirtio:
+			dev = fmt.Sprintf("virtio-blk-pci,drive=d%d", i)
+		case BusSCSI, BusPVSCSI:
+			// One host adapter of each kind carries all of its disks.
+			hba, model := "scsi0", "virtio-scsi-pci"
+			if d.Bus == BusPVSCSI {
+				hba, model = "pvscsi0", "pvscsi"
+			}
+			if !controllers[hba] {
+				controllers[hba] = true
+				a = append(a, "-device", model+",id="+hba)
+			}
+			dev = fmt.Sprintf("scsi-hd,drive=d%d,bus=%s.0", i, hba)
+		case BusNVMe:
+			serial := d.Serial
+			if serial == "" {
+				serial = fmt.Sprintf("d%d", i) // QEMU requires one
+			}
+			dev = fmt.Sprintf("nvme,drive=d%d,serial=%s", i, escapeOpt(serial))
+		case BusSATA:
+			// q35's built-in AHCI controller has six ports, ide.0 to ide.5.
+			dev = fmt.Sprintf("ide-hd,drive=d%d,bus=ide.%d", i, sata)
+			sata++
+		}
+		if d.Serial != "" && d.Bus != BusNVMe {
+			dev += ",serial=" + escapeOpt(d.Serial)
+		}
 		if i == 0 && l.direct == nil {
 			dev += ",bootindex=0"
 		}
-		a = append(a, "-drive", drive, "-device", dev)
+		a = append(a, "-device", dev)
 	}
 	netdev := "user,id=n0"
 	for _, f := range l.forwards {
 		netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.HostAddr, f.HostPort, f.GuestPort)
 	}
 	netdev += l.netdevExtra
-	nic := "virtio-net-pci,netdev=n0"
+	nic := nicDevice(l.nic) + ",netdev=n0"
 	a = append(a,
 		"-netdev", netdev,
 		"-device", nic,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -73,6 +74,43 @@ func TestLaunchArgs(t *testing.T) {
 			[]string{"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-blk-pci,drive=d0",
 				"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}, tail,
 			[]string{"-kernel", "/w/linux"}),
+	}, {
+		name: "disk buses: virtio boot disk, data on scsi, pvscsi, nvme and sata, one adapter per kind; vmxnet3 NIC",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock", nic: NICVMXNET3,
+			disks: []Disk{
+				{Path: "/img/boot.raw", Format: "raw", ReadOnly: true, Bus: BusVirtio, Serial: "boot"},
+				{Path: "/img/s1.raw", Format: "raw", Bus: BusSCSI},
+				{Path: "/img/s2.raw", Format: "raw", Bus: BusSCSI, Serial: "a,b"},
+				{Path: "/img/p.raw", Format: "raw", Bus: BusPVSCSI},
+				{Path: "/img/n1.raw", Format: "raw", Bus: BusNVMe, Serial: "vol0123"},
+				{Path: "/img/n2.raw", Format: "raw", Bus: BusNVMe},
+				{Path: "/img/a1.raw", Format: "raw", Bus: BusSATA},
+				{Path: "/img/a2.raw", Format: "raw", Bus: BusSATA},
+			}},
+		want: concat(base, []string{
+			"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw,readonly=on", "-device", "virtio-blk-pci,drive=d0,serial=boot,bootindex=0",
+			"-drive", "if=none,id=d1,file=/img/s1.raw,format=raw", "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-hd,drive=d1,bus=scsi0.0",
+			"-drive", "if=none,id=d2,file=/img/s2.raw,format=raw", "-device", "scsi-hd,drive=d2,bus=scsi0.0,serial=a,,b",
+			"-drive", "if=none,id=d3,file=/img/p.raw,format=raw", "-device", "pvscsi,id=pvscsi0", "-device", "scsi-hd,drive=d3,bus=pvscsi0.0",
+			"-drive", "if=none,id=d4,file=/img/n1.raw,format=raw", "-device", "nvme,drive=d4,serial=vol0123",
+			"-drive", "if=none,id=d5,file=/img/n2.raw,format=raw", "-device", "nvme,drive=d5,serial=d5",
+			"-drive", "if=none,id=d6,file=/img/a1.raw,format=raw", "-device", "ide-hd,drive=d6,bus=ide.0",
+			"-drive", "if=none,id=d7,file=/img/a2.raw,format=raw", "-device", "ide-hd,drive=d7,bus=ide.1",
+			"-netdev", "user,id=n0", "-device", "vmxnet3,netdev=n0"}, tail),
+	}, {
+		name: "boot disk on nvme, e1000 NIC",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock", nic: NICE1000,
+			disks: []Disk{{Path: "/img/boot.raw", Format: "raw", Bus: BusNVMe}}},
+		want: concat(base, []string{
+			"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "nvme,drive=d0,serial=d0,bootindex=0",
+			"-netdev", "user,id=n0", "-device", "e1000,netdev=n0"}, tail),
+	}, {
+		name: "e1000e NIC, scsi boot disk",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock", nic: NICE1000E,
+			disks: []Disk{{Path: "/img/boot.raw", Format: "raw", Bus: BusSCSI}}},
+		want: concat(base, []string{
+			"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-hd,drive=d0,bus=scsi0.0,bootindex=0",
+			"-netdev", "user,id=n0", "-device", "e1000e,netdev=n0"}, tail),
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +171,14 @@ func TestResolve(t *testing.T) {
 		}},
 		{name: "bad accel", c: Config{Accel: "hvf", Disks: []Disk{{Path: img}}}, wantErr: "unknown accelerator"},
 		{name: "bad guest port", c: Config{Disks: []Disk{{Path: img}}, Forwards: []Forward{{GuestPort: 0}}}, wantErr: "out of range"},
+		{name: "bad bus", c: Config{Disks: []Disk{{Path: img, Bus: "ide"}}}, wantErr: `unknown bus "ide"`},
+		{name: "bad NIC", c: Config{NIC: "rtl8139", Disks: []Disk{{Path: img}}}, wantErr: `unknown NIC model "rtl8139"`},
+		{name: "seven SATA disks", c: Config{Disks: slices.Repeat([]Disk{{Path: img, Bus: BusSATA, ReadOnly: true}}, 7)}, wantErr: "six SATA ports"},
+		{name: "buses and NIC kept", c: Config{NIC: NICVMXNET3, Disks: []Disk{{Path: img}, {Path: img, Bus: BusPVSCSI, Serial: "s"}}}, check: func(t *testing.T, l *launch) {
+			if l.nic != NICVMXNET3 || l.disks[1].Bus != BusPVSCSI || l.disks[1].Serial != "s" {
+				t.Errorf("bus, serial or NIC lost: %+v", l)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

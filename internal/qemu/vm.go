@@ -21,9 +21,12 @@ import (
 // Config describes a virtual machine to start. Zero values select the
 // documented defaults.
 type Config struct {
-	// Disks are attached as virtio-blk devices in order; the first one is
-	// the boot disk. At least one is required.
+	// Disks are attached in order, each on its Bus; the first one is the
+	// boot disk. At least one is required.
 	Disks []Disk
+	// NIC is the network card's model: NICVirtio (the default),
+	// NICVMXNET3, NICE1000 or NICE1000E.
+	NIC string
 	// UEFI boots with OVMF firmware (found with FindOVMF). It is the
 	// default: UEFI is used unless BIOS is set, so setting UEFI only
 	// states the intent. Setting both is an error.
@@ -105,7 +108,32 @@ type Disk struct {
 	Format image.Format
 	// ReadOnly attaches the disk read-only.
 	ReadOnly bool
+	// Bus is the controller the disk hangs on: BusVirtio (virtio-blk, the
+	// default), BusSCSI (virtio-scsi), BusNVMe, BusPVSCSI (VMware's
+	// paravirtual SCSI) or BusSATA (q35's AHCI). Debian's OVMF has no
+	// PVSCSI driver: a boot disk there does not boot.
+	Bus string
+	// Serial is the disk's serial number, as the guest sees it; NVMe
+	// disks without one get "d<index>" (QEMU requires one).
+	Serial string
 }
+
+// The disk buses of Disk.Bus.
+const (
+	BusVirtio = "virtio"
+	BusSCSI   = "scsi"
+	BusNVMe   = "nvme"
+	BusPVSCSI = "pvscsi"
+	BusSATA   = "sata"
+)
+
+// The NIC models of Config.NIC.
+const (
+	NICVirtio  = "virtio"
+	NICVMXNET3 = "vmxnet3"
+	NICE1000   = "e1000"
+	NICE1000E  = "e1000e"
+)
 
 // Forward forwards a TCP port on the host to a port in the guest (QEMU user
 // networking, guest address 10.0.2.15).
@@ -259,7 +287,12 @@ func resolve(c Config) (*launch, error) {
 	if len(c.Disks) == 0 {
 		return nil, errors.New("qemu config: no disks: the first disk is the boot disk")
 	}
-	l := &launch{memoryMB: c.MemoryMB, cpus: c.CPUs}
+	l := &launch{memoryMB: c.MemoryMB, cpus: c.CPUs, nic: c.NIC}
+	switch c.NIC {
+	case "", NICVirtio, NICVMXNET3, NICE1000, NICE1000E:
+	default:
+		return nil, fmt.Errorf("qemu config: unknown NIC model %q (want virtio, vmxnet3, e1000 or e1000e)", c.NIC)
+	}
 	if l.memoryMB <= 0 {
 		l.memoryMB = 512
 	}
@@ -271,6 +304,7 @@ func resolve(c Config) (*launch, error) {
 	default:
 		return nil, fmt.Errorf("qemu config: unknown accelerator %q (want auto, kvm or tcg)", c.Accel)
 	}
+	sata := 0
 	for _, d := range c.Disks {
 		if d.Format == "" {
 			d.Format = image.Raw
@@ -281,6 +315,15 @@ func resolve(c Config) (*launch, error) {
 		}
 		if !df.Writable && !d.ReadOnly {
 			return nil, fmt.Errorf("disk %s: format %s: %w: attach it read-only, or convert it to raw or qcow2 first", d.Path, d.Format, ErrReadOnlyFormat)
+		}
+		switch d.Bus {
+		case "", BusVirtio, BusSCSI, BusNVMe, BusPVSCSI:
+		case BusSATA:
+			if sata++; sata > 6 {
+				return nil, fmt.Errorf("disk %s: q35's AHCI controller has six SATA ports, this is disk %d on it", d.Path, sata)
+			}
+		default:
+			return nil, fmt.Errorf("disk %s: unknown bus %q (want virtio, scsi, nvme, pvscsi or sata)", d.Path, d.Bus)
 		}
 		if !isFile(d.Path) {
 			return nil, fmt.Errorf("disk %s: not a regular file: check the path", d.Path)
