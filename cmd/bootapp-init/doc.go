@@ -14,8 +14,13 @@
 //     uevent_helper, poweroff_cmd emptied) and writes the hardening
 //     sysctls (security.go), then loads the modules in the configured
 //     order: finit_module(2) for plain .ko files, init_module(2) after
-//     decompressing .ko.xz, .ko.zst and .ko.gz in user space. A module that
-//     fails is logged and skipped. Then module loading is disabled
+//     decompressing .ko.xz, .ko.zst and .ko.gz in user space. Modules in
+//     the driver table (/etc/bootapp/drivers.json) are loaded only when a
+//     device in /sys/bus/*/devices has a modalias matching one of their
+//     aliases, after their dependencies, rescanning while that adds devices
+//     (coldplug.go); a "drivers: <device> <modalias> -> <driver>" line says
+//     which device brought in which driver. A module that fails is logged
+//     and skipped. Then module loading is disabled
 //     (kernel.modules_disabled=1) unless Config.Security allows it;
 //  4. concurrently brings up the network (lo, then the first Ethernet
 //     interface with DHCPv4: address, default route, /etc/resolv.conf,

@@ -25,6 +25,9 @@ type initProc struct {
 	cfg         *settings
 	onFatal     fatalAction
 	dataMounted bool // an ext4 volume (not a tmpfs) is mounted at cfg.mountPoint
+	// drivers is the driver table (guestconfig.DriversPath): the modules
+	// loaded only for the devices present. Nil: load every module.
+	drivers *driverTable
 
 	shutdownC chan string // reasons to shut down, from any goroutine
 	stopOnce  sync.Mutex  // held by the one goroutine that powers off
@@ -104,6 +107,9 @@ func (in *initProc) run() {
 	}
 	if in.cfg, err = newSettings(c); err != nil {
 		in.fatal(fmt.Errorf("%s: %w", guestconfig.Path, err))
+	}
+	if in.drivers, err = readDriverTable(guestconfig.DriversPath); err != nil {
+		in.fatal(fmt.Errorf("%s: %w", guestconfig.DriversPath, err))
 	}
 	in.restarts = restartBudget{limit: in.cfg.restartLimit, window: in.cfg.restartWindow}
 
