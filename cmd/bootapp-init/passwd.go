@@ -41,15 +41,26 @@ func ensureGroup(group string, gid int) (string, bool) {
 // accountName picks the name for a new entry in db: "root" for ID 0, else
 // "app", else "app<id>" when "app" names another ID already.
 func accountName(db string, id int) string {
+	base := appAccount
 	if id == 0 {
-		return "root"
+		base = "root"
 	}
+	taken := map[string]bool{}
 	for _, line := range strings.Split(db, "\n") {
-		if name, _, ok := strings.Cut(line, ":"); ok && name == appAccount {
-			return appAccount + strconv.Itoa(id)
+		if name, _, ok := strings.Cut(line, ":"); ok {
+			taken[name] = true
 		}
 	}
-	return appAccount
+	// "app" ("root" for id 0), else "app<id>", else "app<id>-2" ...:
+	// never a name the database has already (with another id).
+	name := base
+	for n := 1; taken[name]; n++ {
+		name = base + strconv.Itoa(id)
+		if n > 1 {
+			name += "-" + strconv.Itoa(n)
+		}
+	}
+	return name
 }
 
 // hasID reports whether db, in passwd or group format, has an entry whose
