@@ -440,7 +440,7 @@ func TestPlatformModules(t *testing.T) {
 	if got := PlatformModules(""); !reflect.DeepEqual(got, PlatformModules(PlatformAll)) {
 		t.Errorf("default platform gives %q", got)
 	}
-	want := []string{"button", "evdev", "ext4", "virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "virtio_net", "crc32c_generic", "virtio_rng"}
+	want := []string{"button", "evdev", "ext4", "virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "virtio_net", "crc32c_generic", "virtio_rng", "qemu_fw_cfg"}
 	if got := PlatformModules(PlatformQEMU); !reflect.DeepEqual(got, want) {
 		t.Errorf("qemu: %q, want %q", got, want)
 	}

@@ -80,10 +80,12 @@ var (
 // virtio_console (the console is the 8250 serial port, built in).
 var platformModules = map[Platform]struct{ required, optional []string }{
 	// virtio_rng feeds the kernel's entropy pool early (Debian builds it
-	// as virtio-rng.ko).
+	// as virtio-rng.ko); qemu_fw_cfg exposes QEMU's firmware configuration
+	// (the ACPI device QEMU0002), through which `mkbootapp run --env`
+	// passes a run-time configuration.
 	PlatformQEMU: {
 		required: []string{"virtio_pci", "virtio_blk", "virtio_scsi", "sd_mod", "virtio_net"},
-		optional: []string{"virtio_rng"},
+		optional: []string{"virtio_rng", "qemu_fw_cfg"},
 	},
 	PlatformAWS: {
 		required: []string{"ena", "nvme"},
