@@ -76,7 +76,10 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 		return nil, &FieldError{Field: kernelField(&s), Msg: err.Error(), Err: err}
 	}
 	logf("kernel %s (%s)", k.Release, debPath)
-	mods, err := k.PlatformClosure(kernel.PlatformQEMU)
+	mods, err := k.PlatformClosure(kernel.Platform(s.Platform))
+	if missing := (*kernel.MissingDriverError)(nil); errors.As(err, &missing) {
+		return nil, &FieldError{Field: "platform", Msg: fmt.Sprintf("kernel %s: %v", debPath, err), Err: err}
+	}
 	if err != nil {
 		return nil, &FieldError{Field: kernelField(&s), Msg: fmt.Sprintf("kernel %s: %v", debPath, err), Err: err}
 	}
@@ -87,27 +90,6 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 	loader, err := readLoader(ctx, filepath.Join(s.CacheDir, cache.Loaders), loaderPath)
 	if err != nil {
 		return nil, err
-	}
-	initrd, err := assembleInitramfs(ctx, &s, k, mods, app, logf)
-	if err != nil {
-		return nil, err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	logf("initramfs %.1f MiB (%d modules)", float64(len(initrd))/(1<<20), len(mods))
-	files := &image.BootFiles{
-		Loader:  loader,
-		Kernel:  kimg,
-		Initrd:  initrd,
-		Cmdline: strings.TrimSpace(baseCmdline + " " + s.Cmdline),
-		Title:   "bootapp: " + s.Name,
-	}
-	if s.BootDisk.Size != 0 {
-		if min := image.MinBootDiskSize(files); s.BootDisk.Size < min {
-			return nil, fieldErr(image.ErrTooSmall, "boot_disk.size", "%d MiB cannot hold kernel, initramfs and loader: use at least %d MiB",
-				s.BootDisk.Size>>20, (min+(1<<20)-1)>>20)
-		}
 	}
 
 	out, err := openOutput(s.OutputDir)
@@ -120,6 +102,36 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 			out.abort()
 		}
 	}()
+	// The initramfs is staged as a file, so that no copy of the app is
+	// held in memory.
+	initrd, err := assembleInitramfs(ctx, &s, k, mods, app, out.path(initramfsName), logf)
+	if err != nil {
+		return nil, err
+	}
+	defer initrd.Close()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	logf("initramfs %.1f MiB (%d modules)", float64(initrd.size)/(1<<20), len(mods))
+	files := &image.BootFiles{
+		Loader:       loader,
+		Kernel:       kimg,
+		InitrdReader: initrd,
+		InitrdSize:   initrd.size,
+		Cmdline:      strings.TrimSpace(baseCmdline + " " + s.Cmdline),
+		Title:        "bootapp: " + s.Name,
+	}
+	inputs, err := recordInputs(ctx, &s, k, debPath, loaderPath, mods, app, initrd, files.Cmdline)
+	if err != nil {
+		return nil, err
+	}
+	if s.BootDisk.Size != 0 {
+		if min := image.MinBootDiskSize(files); s.BootDisk.Size < min {
+			return nil, fieldErr(image.ErrTooSmall, "boot_disk.size", "%d MiB cannot hold kernel, initramfs and loader: use at least %d MiB",
+				s.BootDisk.Size>>20, (min+(1<<20)-1)>>20)
+		}
+	}
+
 	d := &diskWriter{out: out, encode: encode, logf: logf}
 	// The boot disk and the data volume are independent: write them
 	// concurrently (two cores is the common case). The first error
@@ -149,11 +161,21 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 	}
 
 	res := &Result{
-		Files:         append(bootFiles, dataFiles...),
-		Manifest:      filepath.Join(s.OutputDir, manifestName(s.Name)),
-		KernelRelease: k.Release,
-		Spec:          s,
-		Duration:      time.Since(start),
+		Files:           append(bootFiles, dataFiles...),
+		Manifest:        filepath.Join(s.OutputDir, manifestName(s.Name)),
+		SBOM:            filepath.Join(s.OutputDir, sbomName(s.Name)),
+		KernelRelease:   k.Release,
+		Spec:            s,
+		SourceDateEpoch: s.SourceDateEpoch,
+		Inputs:          inputs.inputs,
+		Duration:        time.Since(start),
+	}
+	bom, err := encodeSBOM(res, inputs)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(out.path(sbomName(s.Name)), bom, 0o644); err != nil {
+		return nil, fmt.Errorf("write SBOM: %w", err)
 	}
 	manifest, err := encodeManifest(res)
 	if err != nil {
@@ -168,7 +190,7 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 			names = append(names, filepath.Base(f.Path))
 		}
 	}
-	names = append(names, manifestName(s.Name))
+	names = append(names, sbomName(s.Name), manifestName(s.Name))
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

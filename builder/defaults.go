@@ -9,6 +9,7 @@ import (
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/cache"
+	"github.com/bootapp/bootapp/kernel"
 )
 
 // Defaults applied by Build for zero Spec fields.
@@ -67,6 +68,11 @@ func (s Spec) WithDefaults() (Spec, error) {
 	if _, err := initramfs.ParseCompression(s.Compression); err != nil {
 		return s, specErr("compression", "%v", err)
 	}
+	platform, perr := kernel.ParsePlatform(s.Platform)
+	if perr != nil {
+		return s, specErr("platform", "%v", perr)
+	}
+	s.Platform = string(platform)
 	if s.Kernel.URL != "" && s.Kernel.Checksum == "" {
 		return s, specErr("kernel.checksum", "a kernel URL needs a checksum (sha256:<hex>)")
 	}

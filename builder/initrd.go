@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -21,10 +22,26 @@ import (
 	"github.com/bootapp/bootapp/kernel"
 )
 
-// assembleInitramfs returns the initramfs: the cached base segment (guest
-// init and modules) followed by the app segment (guest configuration and
-// the app). logf receives progress lines.
-func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []kernel.Module, app *appLayout, logf func(string, ...any)) ([]byte, error) {
+// initramfsName is the staged initramfs in the output transaction: an
+// intermediate, never published (output names start with a letter or digit).
+const initramfsName = ".initramfs"
+
+// stagedInitramfs is the initramfs written into a file, open for reading.
+type stagedInitramfs struct {
+	*os.File
+	size int64
+	// What the manifest records of it, taken as it was written.
+	modPaths []string    // the modules' guest paths, in load order
+	config   []byte      // /etc/bootapp/init.json
+	app      []GuestFile // the entries below /app, in archive order
+}
+
+// assembleInitramfs writes the initramfs into a new file at path and
+// returns it: the cached base segment (guest init and modules) followed by
+// the app segment (guest configuration and the app). The app is streamed
+// from its files, so memory use does not grow with its size. On error the
+// file is closed; the caller removes it. logf receives progress lines.
+func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []kernel.Module, app *appLayout, path string, logf func(string, ...any)) (_ *stagedInitramfs, err error) {
 	initBin, err := initbin.Init("amd64")
 	if err != nil {
 		return nil, err
@@ -37,7 +54,13 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	if err != nil {
 		return nil, specErr("compression", "%v", err)
 	}
-	base, err := baseSegment(ctx, filepath.Join(s.CacheDir, cache.Initramfs), comp, initBin, mods, modPaths)
+	drivers, ds, err := driverTable(s, k, mods)
+	if err != nil {
+		return nil, err
+	}
+	logf("drivers: platform %s, %d modules, %.1f MiB: %d loaded at every boot, %d only for matching hardware",
+		s.Platform, len(mods), float64(ds.Bytes)/(1<<20), len(ds.Always), len(ds.Drivers))
+	base, err := baseSegment(ctx, filepath.Join(s.CacheDir, cache.Initramfs), comp, initBin, mods, modPaths, drivers)
 	if err != nil {
 		return nil, err
 	}
@@ -46,23 +69,45 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 		return nil, err
 	}
 
-	var buf bytes.Buffer
-	buf.Grow(len(base) + 8<<20)
-	buf.Write(base)
-	w, err := initramfs.NewWriterOptions(&buf, initramfs.Options{Compression: comp})
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create initramfs: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
+	if _, err := f.Write(base); err != nil {
+		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
+	}
+	st := &stagedInitramfs{File: f, modPaths: modPaths, config: cfgJSON}
+	record := func(e initramfs.Entry) {
+		if e.Name == appInstallDir || strings.HasPrefix(e.Name, appInstallDir+"/") {
+			st.app = append(st.app, guestEntry(e))
+		}
+	}
+	w, err := initramfs.NewWriterOptions(f, initramfs.Options{Compression: comp, Record: record})
 	if err != nil {
 		return nil, err
 	}
 	if err := w.WriteFile(guestconfig.Path, 0o644, cfgJSON); err != nil {
 		return nil, err
 	}
-	if err := writeApp(ctx, w, s.App, app, logf); err != nil {
+	hostSum, err := writeApp(ctx, w, s.App, app, logf)
+	if err != nil {
 		return nil, err
 	}
 	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("write initramfs: %w", err)
+		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
 	}
-	return buf.Bytes(), nil
+	for i := range st.app {
+		if !app.isDir && st.app[i].Path == app.guestPath {
+			st.app[i].HostSHA256 = hostSum
+		}
+	}
+	st.size = int64(len(base)) + w.Written()
+	return st, nil
 }
 
 // guestConfig is what the guest init reads from /etc/bootapp/init.json.
@@ -88,7 +133,10 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 		Network:            guestconfig.Network{DHCP: true, DHCPTimeoutSeconds: dhcpTimeoutSeconds},
 		StopTimeoutSeconds: int((s.App.StopTimeout + time.Second - 1) / time.Second),
 		Restart:            s.App.Restart,
-		Security:           guestconfig.Security{UnprivilegedPortStart: lowPortStart(s.App.Ports)},
+		Security: guestconfig.Security{
+			AllowModuleLoading:    s.AllowModuleLoading,
+			UnprivilegedPortStart: lowPortStart(s.App.Ports),
+		},
 	}
 	if s.DataVolume.Disabled {
 		cfg.Data.Label = ""
@@ -150,7 +198,10 @@ func lowPortStart(ports []int) int {
 // information from the entrypoint unless asked to keep it: panics keep their
 // file:line traces (Go keeps them in .gopclntab), and the image shrinks by a
 // third for a typical Go binary.
-func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, logf func(string, ...any)) error {
+//
+// For a single executable it returns the SHA-256 of the host file, which
+// differs from the image's copy when debug information was stripped.
+func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, logf func(string, ...any)) (hostSHA256 string, err error) {
 	if app.isDir {
 		// Root owns every file in the image, so a setuid or setgid bit
 		// would hand root to the app: AddTree drops them, and says so.
@@ -158,32 +209,73 @@ func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, l
 			logf("app %s: setuid/setgid bits dropped (%v): root owns every file in the image", name, mode)
 		}}
 		if err := initramfs.AddTreeOptions(ctx, w, appInstallDir, app.src, opts); err != nil {
-			return fieldErr(err, "app.path", "copy app directory %s: %v", app.src, err)
+			return "", fieldErr(err, "app.path", "copy app directory %s: %v", app.src, err)
 		}
-		return nil
+		return "", nil
 	}
-	data, err := os.ReadFile(app.entry)
+	f, err := os.Open(app.entry)
 	if err != nil {
-		return fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
+		return "", fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
+	}
+	// The host file's digest, for the manifest: one streaming read,
+	// which also brings the file into the page cache for the copy.
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
+	}
+	hostSum := hex.EncodeToString(h.Sum(nil))
+	size, r := fi.Size(), io.Reader(io.NewSectionReader(f, 0, fi.Size()))
 	if !a.KeepDebug {
-		if stripped, ok, err := elfstrip.StripDebug(data); err != nil {
-			return fieldErr(err, "app.keep_debug", "strip debug information from %s: %v (keep the debug information to copy it unchanged)", app.entry, err)
+		if stripped, ok, err := elfstrip.Strip(f, size); err != nil {
+			return "", fieldErr(err, "app.keep_debug", "strip debug information from %s: %v (keep the debug information to copy it unchanged)", app.entry, err)
 		} else if ok {
-			logf("app %s: stripped debug information, %.1f -> %.1f MiB", app.entry, float64(len(data))/(1<<20), float64(len(stripped))/(1<<20))
-			data = stripped
+			logf("app %s: stripped debug information, %.1f -> %.1f MiB", app.entry, float64(size)/(1<<20), float64(stripped.Size())/(1<<20))
+			size, r = stripped.Size(), stripped.NewReader()
 		}
 	}
-	return w.WriteFile(app.guestPath, 0o755, data)
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	return hostSum, w.CopyFile(app.guestPath, 0o755, size, r)
 }
 
-// baseSegment returns the compressed cpio segment holding the init and the
-// modules. It depends only on those inputs, so it is cached in cacheDir by
-// their hash.
-func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string) ([]byte, error) {
+// driverTable returns the guest's driver table for mods (encoded for
+// guestconfig.DriversPath) and the driver set it comes from: the modules
+// the init loads only for matching hardware, with their aliases, read
+// here from the modules' .modinfo so that the guest parses no ELF file.
+func driverTable(s *Spec, k *kernel.Kernel, mods []kernel.Module) ([]byte, *kernel.DriverSet, error) {
+	ds, err := k.DriverSetOf(mods)
+	if err != nil {
+		return nil, nil, fmt.Errorf("driver table of kernel %s: %w", k.Release, err)
+	}
+	t := &guestconfig.DriverTable{Version: guestconfig.Version, Platform: s.Platform, Drivers: []guestconfig.Driver{}}
+	for _, d := range ds.Drivers {
+		t.Drivers = append(t.Drivers, guestconfig.Driver{
+			Name:    d.Name,
+			Path:    "/lib/modules/" + k.Release + "/" + d.Path,
+			Aliases: d.Aliases,
+			Needs:   d.Needs,
+			Then:    d.Then,
+		})
+	}
+	b, err := guestconfig.MarshalDrivers(t)
+	return b, ds, err
+}
+
+// baseSegment returns the compressed cpio segment holding the init, the
+// modules and their driver table. It depends only on those inputs, so it is
+// cached in cacheDir by their hash.
+func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string, drivers []byte) ([]byte, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "bootapp base segment v2 %s\n", comp)
+	fmt.Fprintf(h, "bootapp base segment v3 %s\n", comp)
 	h.Write(initBin)
+	fmt.Fprintf(h, "%d\n", len(drivers))
+	h.Write(drivers)
 	for i, m := range mods {
 		fmt.Fprintf(h, "%s %s\n", modPaths[i], m.File)
 		if fi, err := os.Stat(m.File); err == nil {
@@ -223,6 +315,9 @@ func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compressio
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+	}
+	if err := w.WriteFile(guestconfig.DriversPath, 0o644, drivers); err != nil {
+		return nil, err
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write initramfs base segment: %w", err)

@@ -1,14 +1,12 @@
 package builder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -23,7 +21,6 @@ import (
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/deb"
-	"github.com/bootapp/bootapp/internal/elfstrip"
 	"github.com/bootapp/bootapp/internal/guestconfig"
 	"github.com/bootapp/bootapp/internal/initbin"
 	"github.com/bootapp/bootapp/internal/sbom"
@@ -155,7 +152,7 @@ type described struct {
 // calls, the same stripping), so the hashes are those of the bytes in the
 // image; the kernel package's hash comes from kernel.Open, which caches it
 // by the file's path, size, modification time, inode and change time.
-func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loaderPath string, mods []kernel.Module, app *appLayout, cmdline string) (*described, error) {
+func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loaderPath string, mods []kernel.Module, app *appLayout, initrd *stagedInitramfs, cmdline string) (*described, error) {
 	if s.SourceDateEpoch < 0 || s.SourceDateEpoch > maxSourceDateEpoch {
 		return nil, fmt.Errorf("%w: SourceDateEpoch %d is not from 0 to %d", ErrInvalidSpec, s.SourceDateEpoch, int64(maxSourceDateEpoch))
 	}
@@ -172,23 +169,15 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 		return nil, err
 	}
 	in.Init = guestFile("/init", 0o755, initBin)
-	modPaths := make([]string, len(mods))
 	for i, m := range mods {
-		modPaths[i] = "/lib/modules/" + k.Release + "/" + m.Path
 		data, err := os.ReadFile(m.File)
 		if err != nil {
 			return nil, fmt.Errorf("hash module %s: %w", m.File, err)
 		}
-		in.Modules = append(in.Modules, guestFile(modPaths[i], 0o644, data))
+		in.Modules = append(in.Modules, guestFile(initrd.modPaths[i], 0o644, data))
 	}
-	cfg, err := guestconfig.Marshal(guestConfig(s, app, modPaths))
-	if err != nil {
-		return nil, err
-	}
-	in.Config = guestFile(guestconfig.Path, 0o644, cfg)
-	if in.App, err = appInput(ctx, s.App, app); err != nil {
-		return nil, err
-	}
+	in.Config = guestFile(guestconfig.Path, 0o644, initrd.config)
+	in.App = AppInput{Path: s.App.Path, Entrypoint: app.guestPath, Files: initrd.app}
 	d := &described{inputs: in}
 	if d.initBI, err = buildinfo.Read(bytes.NewReader(initBin)); err != nil {
 		return nil, fmt.Errorf("read build information of the guest init: %w", err)
@@ -197,6 +186,22 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 		d.appBI = bi // otherwise the app is not a Go executable
 	}
 	return d, nil
+}
+
+// guestEntry describes an entry the initramfs writer reported.
+func guestEntry(e initramfs.Entry) GuestFile {
+	g := GuestFile{Path: e.Name, Mode: fmt.Sprintf("%04o", e.Mode.Perm())}
+	switch {
+	case e.Mode.IsDir():
+		g.Type = GuestDir
+	case e.Mode&fs.ModeSymlink != 0:
+		g.Type, g.Size, g.Target = GuestSymlink, e.Size, e.Linkname
+	case e.Linkname != "":
+		g.Type, g.Target = GuestHardLink, e.Linkname
+	default:
+		g.Type, g.Size, g.SHA256 = GuestRegular, e.Size, hex.EncodeToString(e.SHA256[:])
+	}
+	return g
 }
 
 // guestFile describes a regular file of the initramfs.
@@ -244,142 +249,6 @@ func packageInput(ctx context.Context, path, sum string) (InputPackage, error) {
 	}
 	p.Name, p.Version, p.Arch = c.Package, c.Version, c.Fields["Architecture"]
 	return p, ctx.Err()
-}
-
-// appInput lists the app's entries as the initramfs holds them: it writes
-// the app with the same Writer calls as writeApp (the same stripping) into
-// an uncompressed archive and reads that archive back as it streams.
-func appInput(ctx context.Context, a App, app *appLayout) (AppInput, error) {
-	ai := AppInput{Path: a.Path, Entrypoint: app.guestPath}
-	var hostSum string
-	var size int64
-	var content io.Reader
-	if !app.isDir {
-		f, err := os.Open(app.entry)
-		if err != nil {
-			return ai, fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
-		}
-		defer f.Close()
-		h := sha256.New()
-		if size, err = io.Copy(h, f); err != nil {
-			return ai, fieldErr(err, "app.path", "read app %s: %v", app.entry, err)
-		}
-		hostSum = hex.EncodeToString(h.Sum(nil))
-		content = io.NewSectionReader(f, 0, size)
-		if !a.KeepDebug {
-			if stripped, ok, err := elfstrip.Strip(f, size); err != nil {
-				return ai, fieldErr(err, "app.keep_debug", "strip debug information from %s: %v", app.entry, err)
-			} else if ok {
-				size, content = stripped.Size(), stripped.NewReader()
-			}
-		}
-	}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		w := initramfs.NewWriter(pw)
-		var err error
-		if app.isDir {
-			err = initramfs.AddTree(ctx, w, appInstallDir, app.src)
-		} else {
-			err = w.CopyFile(app.guestPath, 0o755, size, content)
-		}
-		if cerr := w.Close(); err == nil {
-			err = cerr
-		}
-		pw.CloseWithError(err)
-		done <- err
-	}()
-	files, rerr := readNewc(pr, func(name string) bool { return name == appInstallDir || strings.HasPrefix(name, appInstallDir+"/") })
-	pr.CloseWithError(errors.New("app listing ended")) // lets the writer end if reading failed
-	if err := <-done; err != nil {
-		return ai, fmt.Errorf("list app %s: %w", app.src, err)
-	}
-	if rerr != nil {
-		return ai, fmt.Errorf("list app %s: %w", app.src, rerr)
-	}
-	for i := range files {
-		if !app.isDir && files[i].Path == app.guestPath {
-			files[i].HostSHA256 = hostSum
-		}
-	}
-	ai.Files = files
-	return ai, nil
-}
-
-// readNewc reads a newc cpio archive from r and describes the entries
-// whose absolute name keep accepts, hashing the content of regular files.
-func readNewc(r io.Reader, keep func(name string) bool) ([]GuestFile, error) {
-	br := bufio.NewReaderSize(r, 1<<16)
-	var out []GuestFile
-	var hdr [110]byte
-	var off int64
-	skip := func(n int64) error {
-		_, err := io.CopyN(io.Discard, br, n)
-		off += n
-		return err
-	}
-	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			return nil, fmt.Errorf("cpio header at %d: %w", off, err)
-		}
-		off += int64(len(hdr))
-		if string(hdr[:6]) != "070701" {
-			return nil, fmt.Errorf("cpio header at %d: bad magic %q", off-int64(len(hdr)), hdr[:6])
-		}
-		field := func(i int) (int64, error) {
-			return strconv.ParseInt(string(hdr[6+8*i:14+8*i]), 16, 64)
-		}
-		mode, err1 := field(1)
-		size, err2 := field(6)
-		nameSize, err3 := field(11)
-		if err := errors.Join(err1, err2, err3); err != nil || nameSize < 1 || nameSize > 4096 {
-			return nil, fmt.Errorf("cpio header at %d: bad field", off-int64(len(hdr)))
-		}
-		nb := make([]byte, nameSize)
-		if _, err := io.ReadFull(br, nb); err != nil {
-			return nil, fmt.Errorf("cpio name at %d: %w", off, err)
-		}
-		off += nameSize
-		if err := skip(-off & 3); err != nil {
-			return nil, err
-		}
-		name := string(bytes.TrimRight(nb, "\x00"))
-		if name == "TRAILER!!!" {
-			return out, nil
-		}
-		abs := "/" + name
-		if !keep(abs) {
-			if err := skip(size + (-(off + size) & 3)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		g := GuestFile{Path: abs, Mode: fmt.Sprintf("%04o", mode&0o7777)}
-		switch mode & 0o170000 {
-		case 0o040000:
-			g.Type = GuestDir
-		case 0o120000:
-			g.Type = GuestSymlink
-			t := make([]byte, size)
-			if _, err := io.ReadFull(br, t); err != nil {
-				return nil, fmt.Errorf("cpio %s: %w", abs, err)
-			}
-			g.Target, g.Size = string(t), size
-		default:
-			g.Type = GuestRegular
-			h := sha256.New()
-			if _, err := io.CopyN(h, br, size); err != nil {
-				return nil, fmt.Errorf("cpio %s: %w", abs, err)
-			}
-			g.Size, g.SHA256 = size, hex.EncodeToString(h.Sum(nil))
-		}
-		off += size
-		if err := skip(-off & 3); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
-	}
 }
 
 // encodeSBOM returns the SPDX document of res (see package internal/sbom):

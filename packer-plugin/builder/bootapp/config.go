@@ -114,11 +114,22 @@ type Config struct {
 	// Formats of the boot disk: "raw", "vmdk", "vmdk-stream", "qcow2",
 	// "vhd", "gce". Defaults to ["raw"].
 	Formats []string `mapstructure:"formats"`
+	// Virtual hardware the image carries drivers for: "all" (default:
+	// QEMU/KVM virtio, AWS ENA and NVMe, GCP gVNIC, Azure Hyper-V, Xen,
+	// VMware PVSCSI and vmxnet3, and e1000/AHCI when the kernel has them),
+	// "qemu", "aws", "gcp", "azure", "vmware" or "pc" (emulated
+	// e1000/AHCI hardware; needs Debian's generic kernel linux-image-amd64).
+	// The guest loads only the drivers of the devices it finds.
+	Platform string `mapstructure:"platform"`
 	// Compression of the initramfs: "none" (default: boots fastest;
 	// compressed disk formats compress it anyway), "zstd", "xz" or "gzip".
 	Compression string `mapstructure:"compression"`
 	// Extra kernel command line arguments.
 	Cmdline string `mapstructure:"cmdline"`
+	// Keep kernel module loading open in the guest after boot. By default
+	// the guest init closes it (kernel.modules_disabled=1) once it has
+	// loaded the drivers the hardware needs, before the app starts.
+	AllowModuleLoading bool `mapstructure:"allow_module_loading"`
 
 	// Size of the data volume, in the same form as `disk_size`. Defaults
 	// to 1 GiB.
@@ -226,7 +237,10 @@ func (c *Config) Prepare(raws ...interface{}) ([]string, error) {
 		Bootloader:  c.BootloaderPath,
 		Compression: c.Compression,
 		Cmdline:     c.Cmdline,
-		Kernel:      builder.KernelSource{Deb: c.KernelPath},
+		Platform:    c.Platform,
+
+		AllowModuleLoading: c.AllowModuleLoading,
+		Kernel:             builder.KernelSource{Deb: c.KernelPath},
 	}
 	c.prepareApp(v)
 	c.prepareSources(v)
@@ -568,8 +582,10 @@ var specFields = map[string]string{
 	"output_dir":              "output_directory",
 	"boot_disk.size":          "disk_size",
 	"boot_disk.formats":       "formats",
+	"platform":                "platform",
 	"compression":             "compression",
 	"cmdline":                 "cmdline",
+	"allow_module_loading":    "allow_module_loading",
 	"data_volume.size":        "data_volume_size",
 	"data_volume.label":       "data_volume_label",
 	"data_volume.mount_point": "data_volume_mount_point",

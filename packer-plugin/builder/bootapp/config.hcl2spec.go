@@ -42,8 +42,10 @@ type FlatConfig struct {
 	OutputDir            *string                `mapstructure:"output_directory" cty:"output_directory" hcl:"output_directory"`
 	DiskSize             *string                `mapstructure:"disk_size" cty:"disk_size" hcl:"disk_size"`
 	Formats              []string               `mapstructure:"formats" cty:"formats" hcl:"formats"`
+	Platform             *string                `mapstructure:"platform" cty:"platform" hcl:"platform"`
 	Compression          *string                `mapstructure:"compression" cty:"compression" hcl:"compression"`
 	Cmdline              *string                `mapstructure:"cmdline" cty:"cmdline" hcl:"cmdline"`
+	AllowModuleLoading   *bool                  `mapstructure:"allow_module_loading" cty:"allow_module_loading" hcl:"allow_module_loading"`
 	DataVolumeSize       *string                `mapstructure:"data_volume_size" cty:"data_volume_size" hcl:"data_volume_size"`
 	DataVolumeLabel      *string                `mapstructure:"data_volume_label" cty:"data_volume_label" hcl:"data_volume_label"`
 	DataVolumeMountPoint *string                `mapstructure:"data_volume_mount_point" cty:"data_volume_mount_point" hcl:"data_volume_mount_point"`
@@ -97,8 +99,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"output_directory":           &hcldec.AttrSpec{Name: "output_directory", Type: cty.String, Required: false},
 		"disk_size":                  &hcldec.AttrSpec{Name: "disk_size", Type: cty.String, Required: false},
 		"formats":                    &hcldec.AttrSpec{Name: "formats", Type: cty.List(cty.String), Required: false},
+		"platform":                   &hcldec.AttrSpec{Name: "platform", Type: cty.String, Required: false},
 		"compression":                &hcldec.AttrSpec{Name: "compression", Type: cty.String, Required: false},
 		"cmdline":                    &hcldec.AttrSpec{Name: "cmdline", Type: cty.String, Required: false},
+		"allow_module_loading":       &hcldec.AttrSpec{Name: "allow_module_loading", Type: cty.Bool, Required: false},
 		"data_volume_size":           &hcldec.AttrSpec{Name: "data_volume_size", Type: cty.String, Required: false},
 		"data_volume_label":          &hcldec.AttrSpec{Name: "data_volume_label", Type: cty.String, Required: false},
 		"data_volume_mount_point":    &hcldec.AttrSpec{Name: "data_volume_mount_point", Type: cty.String, Required: false},
