@@ -8,7 +8,7 @@ DEMO_OUT ?= output/hello
 E2E_TIMEOUT ?= 50m
 TESTSUMMARY ?= bin/testsummary
 
-.PHONY: all deps demo demo-build test check e2e bench fmt vet generate clean
+.PHONY: all deps demo demo-build test check e2e bench fmt vet generate clean fuzz fuzz-short race
 
 all: check
 
@@ -32,7 +32,7 @@ demo-build:
 ## prints each package's result and the output of failed tests, then the skipped
 ## tests with their reasons, and ends with one line "N passed, N failed, N skipped"
 ## (internal/cmd/testsummary reads go test -json); it fails when anything failed.
-test: deps vet fmt
+test: deps vet fmt race fuzz-short
 	$(GO) build -o $(TESTSUMMARY) ./internal/cmd/testsummary
 	BOOTAPP_E2E=1 $(GO) test -json -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./... 2>&1 | $(TESTSUMMARY)
 
@@ -57,6 +57,10 @@ fmt:
 .PHONY: fuzz race
 fuzz:
 	./scripts/fuzz.sh
+
+# fuzz-short: what make test runs, every fuzz target for 2 s.
+fuzz-short:
+	FUZZTIME=2s ./scripts/fuzz.sh
 
 ## race: the fast tests of the packages that run goroutines, under the race
 ## detector (no QEMU boots). Skipped: TestResourceUse (its RSS budget does
