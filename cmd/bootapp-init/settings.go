@@ -77,6 +77,11 @@ type settings struct {
 	// portStart, when above zero, is the lowest port the app may bind
 	// (Security.UnprivilegedPortStart).
 	portStart int
+	// dataSel selects the volume (label, UUID, serial); mountFlags and
+	// mountData are its checked mount options.
+	dataSel    volumeSel
+	mountFlags uintptr
+	mountData  string
 }
 
 // newSettings checks c and fills in the defaults.
@@ -133,6 +138,18 @@ func newSettings(c *guestconfig.Config) (*settings, error) {
 		if !path.IsAbs(m) {
 			return nil, fmt.Errorf("%w: module path %q is not absolute", errBadConfig, m)
 		}
+	}
+	s.dataSel = volumeSel{label: c.Data.Label, serial: normSerial(c.Data.Serial)}
+	if c.Data.UUID != "" {
+		u, err := guestconfig.ParseUUID(c.Data.UUID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: data volume: %w", errBadConfig, err)
+		}
+		s.dataSel.uuid = guestconfig.FormatUUID(u)
+	}
+	var err error
+	if s.mountFlags, s.mountData, err = mountArgs(c.Data.MountOptions); err != nil {
+		return nil, fmt.Errorf("data volume: %w", err)
 	}
 	if s.dataWait <= 0 {
 		s.dataWait = defaultDataWait

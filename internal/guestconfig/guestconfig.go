@@ -11,6 +11,8 @@ package guestconfig
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // Path is where the configuration lives inside the initramfs.
@@ -129,16 +131,69 @@ type App struct {
 }
 
 // Data describes the persistent data volume.
+//
+// The init picks the volume by Serial when it is set (the whole disk with
+// that device serial), else by UUID when it is set (the ext4 file system
+// with that UUID), else by Label (the ext4 file system with that label).
+// A selected disk that is blank is formatted ext4 with Label (and UUID);
+// one that holds anything else is never written.
 type Data struct {
-	// Label is the ext4 filesystem label that identifies the volume.
+	// Label is the ext4 filesystem label that identifies the volume, and
+	// the label a blank disk is formatted with. Empty: no volume, a tmpfs
+	// at MountPoint.
 	Label string `json:"label,omitempty"`
+	// UUID, when set, selects the ext4 file system with this UUID
+	// (canonical 8-4-4-4-12 hex form) instead of the label.
+	UUID string `json:"uuid,omitempty"`
+	// Serial, when set, selects the whole disk with this device serial
+	// (an EBS volume id, with or without the dash after "vol").
+	Serial string `json:"serial,omitempty"`
+	// MountOptions are mount(8) options for the volume, each one of
+	// those CheckMountOption accepts; nosuid and nodev are always added.
+	// Empty: noatime.
+	MountOptions []string `json:"mount_options,omitempty"`
 	// MountPoint is where it is mounted, normally /data.
 	MountPoint string `json:"mount_point,omitempty"`
 	// Required makes a missing volume a fatal boot error. Otherwise the
-	// app starts with MountPoint on the (volatile) root filesystem.
+	// app starts with a tmpfs at MountPoint, and the init warns.
 	Required bool `json:"required,omitempty"`
 	// WaitSeconds bounds how long the init waits for the device to appear.
 	WaitSeconds int `json:"wait_seconds,omitempty"`
+}
+
+// MountFlagOptions are the mount options of the data volume that are
+// mount(2) flags; CheckMountOption accepts them and the options of ext4
+// listed in its documentation.
+var MountFlagOptions = []string{"noatime", "relatime", "strictatime", "nodiratime", "lazytime", "sync", "dirsync", "noexec"}
+
+// CheckMountOption reports whether opt may be given for the data volume:
+// one of MountFlagOptions, or an ext4 option from an allow-list (discard,
+// nodiscard, delalloc, nodelalloc, auto_da_alloc, noauto_da_alloc,
+// journal_checksum, data=ordered|journal|writeback,
+// errors=continue|remount-ro|panic, commit=1..300). Options that weaken
+// the guest (suid, dev, exec when noexec was meant), that could lose
+// acknowledged writes (nobarrier) or that make the volume read-only (ro:
+// the init formats and grows it) are refused.
+func CheckMountOption(opt string) error {
+	for _, f := range MountFlagOptions {
+		if opt == f {
+			return nil
+		}
+	}
+	switch opt {
+	case "discard", "nodiscard", "delalloc", "nodelalloc", "auto_da_alloc", "noauto_da_alloc", "journal_checksum",
+		"data=ordered", "data=journal", "data=writeback",
+		"errors=continue", "errors=remount-ro", "errors=panic":
+		return nil
+	}
+	if v, ok := strings.CutPrefix(opt, "commit="); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 1 && n <= 300 {
+			return nil
+		}
+		return fmt.Errorf("mount option %q: commit takes 1 to 300 seconds", opt)
+	}
+	return fmt.Errorf("mount option %q is not allowed: use %s, discard, nodiscard, [no]delalloc, [no]auto_da_alloc, journal_checksum, data=ordered|journal|writeback, errors=continue|remount-ro|panic or commit=SECONDS (nosuid and nodev are always set)",
+		opt, strings.Join(MountFlagOptions, ", "))
 }
 
 // Network configures the network interfaces.
@@ -214,4 +269,40 @@ func UnmarshalDrivers(b []byte) (*DriverTable, error) {
 		return nil, fmt.Errorf("driver table version %d not supported (want 1..%d)", t.Version, Version)
 	}
 	return &t, nil
+}
+
+// ParseUUID parses a file system UUID in the canonical form
+// "0f4c2a8e-3b1d-4e5f-9a7b-6c8d9e0f1a2b" (hex digits in either case).
+func ParseUUID(s string) ([16]byte, error) {
+	var u [16]byte
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return u, fmt.Errorf("UUID %q: want the form 01234567-89ab-cdef-0123-456789abcdef", s)
+	}
+	hex := strings.ReplaceAll(s, "-", "")
+	for i := range u {
+		hi, ok1 := unhex(hex[2*i])
+		lo, ok2 := unhex(hex[2*i+1])
+		if !ok1 || !ok2 {
+			return u, fmt.Errorf("UUID %q: %q is not a hex digit", s, hex[2*i:2*i+2])
+		}
+		u[i] = hi<<4 | lo
+	}
+	return u, nil
+}
+
+// FormatUUID returns u in the canonical form ParseUUID reads, lower case.
+func FormatUUID(u [16]byte) string {
+	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }
