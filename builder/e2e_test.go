@@ -196,8 +196,11 @@ func TestEndToEnd(t *testing.T) {
 	if got := testutil.FileSHA256(t, boot.Path); got != boot.SHA256 {
 		t.Fatalf("boot disk sha256 %s, result says %s", got, boot.SHA256)
 	}
-	if got := testutil.FileSHA256(t, data.Path); got != data.SHA256 {
-		t.Fatalf("data volume sha256 %s, result says %s", got, data.SHA256)
+	if data.SHA256 != "" || data.BlockSHA256 == "" {
+		t.Fatalf("data volume %+v: want a block digest, not a whole-file sha256", data)
+	}
+	if err := res.Check(context.Background()); err != nil {
+		t.Fatalf("the outputs do not match the result: %v", err)
 	}
 	if filepath.Base(boot.Path) != "hello.raw" || filepath.Base(data.Path) != "hello-data.raw" {
 		t.Fatalf("output names %s, %s; want hello.raw, hello-data.raw", boot.Path, data.Path)
@@ -206,7 +209,7 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ReadManifest: %v", err)
 	}
-	if len(m.Files) != 2 || m.Files[0].Path != boot.Path || m.Files[1].SHA256 != data.SHA256 {
+	if len(m.Files) != 2 || m.Files[0].Path != boot.Path || m.Files[1].BlockSHA256 != data.BlockSHA256 {
 		t.Fatalf("manifest files %+v do not match the result %+v", m.Files, res.Files)
 	}
 
@@ -230,7 +233,7 @@ func TestEndToEnd(t *testing.T) {
 	if boot2.SHA256 == boot.SHA256 {
 		t.Fatalf("second build produced the same boot disk")
 	}
-	if !data2.Reused || data2.SHA256 != "" || data2.Path != data.Path {
+	if !data2.Reused || data2.SHA256 != "" || data2.BlockSHA256 != "" || data2.Path != data.Path {
 		t.Fatalf("second build did not keep the data volume (unhashed): %+v", data2)
 	}
 	bootAndCount(t, boot2, data2, 3, 80)

@@ -7,6 +7,7 @@ import (
 	"debug/buildinfo"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -89,9 +90,17 @@ func ReadManifest(path string) (*Result, error) {
 	return &r, nil
 }
 
+// blockDigested reports whether the manifest records f's BlockSHA256
+// rather than its SHA256: a data volume's raw and VHD files, which are as
+// large as the volume (sparse) however little they hold.
+func blockDigested(f *File) bool {
+	return f.Role == RoleData && (f.Format == image.Raw || f.Format == image.VHD)
+}
+
 // hashFile fills in what the manifest records of the file at path: its
-// size, the bytes it occupies and its SHA-256. Holes of sparse files are
-// hashed from a zero buffer instead of being read.
+// size, the bytes it occupies and its SHA-256 (holes of sparse files are
+// hashed from a zero buffer instead of being read), or for a data volume's
+// sparse files its BlockSHA256.
 func hashFile(ctx context.Context, path string, f *File) error {
 	fd, err := os.Open(path)
 	if err != nil {
@@ -104,12 +113,57 @@ func hashFile(ctx context.Context, path string, f *File) error {
 	}
 	f.Size = st.Size()
 	f.Allocated = allocated(st)
+	if blockDigested(f) {
+		sum, err := blockDigest(ctx, fd, st.Size())
+		if err != nil {
+			return fmt.Errorf("hash %s: %w", path, err)
+		}
+		f.BlockSHA256 = hex.EncodeToString(sum)
+		return nil
+	}
 	sum, err := sparseSHA256(ctx, fd, st.Size())
 	if err != nil {
 		return fmt.Errorf("hash %s: %w", path, err)
 	}
 	f.SHA256 = hex.EncodeToString(sum)
 	return nil
+}
+
+// ErrChecksum is wrapped by Result.Check for a file whose content is not
+// what the manifest recorded.
+var ErrChecksum = errors.New("checksum mismatch")
+
+// Check verifies every file of r that has a recorded checksum (a reused
+// data volume has none: it holds live state) against its content: the
+// SHA256 of the whole file, or for a data volume's raw and VHD files the
+// BlockSHA256 of its sparse form. It returns an error naming each file
+// that is missing or differs (wrapping ErrChecksum for a mismatch).
+func (r *Result) Check(ctx context.Context) error {
+	var errs []error
+	for _, f := range r.Files {
+		if f.Reused || (f.SHA256 == "" && f.BlockSHA256 == "") {
+			continue
+		}
+		got := File{Role: f.Role, Format: f.Format}
+		if f.BlockSHA256 != "" {
+			got.Role, got.Format = RoleData, image.Raw // ask for the block digest
+		} else {
+			got.Role = RoleBoot
+		}
+		if err := hashFile(ctx, f.Path, &got); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		switch {
+		case got.Size != f.Size:
+			errs = append(errs, fmt.Errorf("%s: %d bytes, the manifest says %d: %w", f.Path, got.Size, f.Size, ErrChecksum))
+		case f.BlockSHA256 != "" && got.BlockSHA256 != f.BlockSHA256:
+			errs = append(errs, fmt.Errorf("%s: block sha256 %s, the manifest says %s: %w", f.Path, got.BlockSHA256, f.BlockSHA256, ErrChecksum))
+		case f.BlockSHA256 == "" && got.SHA256 != f.SHA256:
+			errs = append(errs, fmt.Errorf("%s: sha256 %s, the manifest says %s: %w", f.Path, got.SHA256, f.SHA256, ErrChecksum))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sbomName is the file name of the SBOM of a build named name.

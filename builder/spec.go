@@ -200,12 +200,20 @@ type File struct {
 	Format image.Format `json:"format"`
 	// Size is the file's length in bytes (for sparse raw images, the
 	// virtual size; Allocated says what it occupies).
-	Size      int64  `json:"size"`
-	Allocated int64  `json:"allocated,omitempty"`
-	SHA256    string `json:"sha256,omitempty"`
+	Size      int64 `json:"size"`
+	Allocated int64 `json:"allocated,omitempty"`
+	// SHA256 is the hex SHA-256 of the whole file (`sha256sum` gives
+	// it), for every output except a new data volume's raw and VHD files.
+	SHA256 string `json:"sha256,omitempty"`
+	// BlockSHA256 is recorded instead of SHA256 for a new data volume's
+	// raw and VHD files, whose virtual size may be a TiB while they hold a
+	// few MiB: the SHA-256 of their canonical sparse form (every 4 KiB
+	// block that is not all zeros, with its index; see Result.Check and
+	// `mkbootapp check`), which costs time in proportion to the data.
+	BlockSHA256 string `json:"block_sha256,omitempty"`
 	// Reused is set for a data volume that existed in the output
 	// directory and was kept as it was. A reused volume holds live state,
-	// so it has no SHA256.
+	// so it has no checksum.
 	Reused bool `json:"reused,omitempty"`
 }
 

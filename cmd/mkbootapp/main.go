@@ -44,6 +44,6 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newBuildCmd(), newFetchCmd(), newRunCmd())
+	root.AddCommand(newBuildCmd(), newFetchCmd(), newRunCmd(), newCheckCmd())
 	return root
 }
