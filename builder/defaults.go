@@ -9,6 +9,7 @@ import (
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/cache"
+	"github.com/bootapp/bootapp/internal/guestconfig"
 	"github.com/bootapp/bootapp/kernel"
 )
 
@@ -114,6 +115,22 @@ func (s Spec) WithDefaults() (Spec, error) {
 	}
 	if len(dv.Label) > maxLabelLen {
 		return s, specErr("data_volume.label", "%q is longer than %d bytes", dv.Label, maxLabelLen)
+	}
+	if dv.UUID != "" {
+		if _, err := guestconfig.ParseUUID(dv.UUID); err != nil {
+			return s, specErr("data_volume.uuid", "%v", err)
+		}
+		if !dv.Disabled {
+			return s, specErr("data_volume.uuid", "the volume the build writes has a random UUID: a UUID selects a volume made elsewhere, so also disable the build's volume")
+		}
+	}
+	if dv.Serial != "" && !dv.Disabled {
+		return s, specErr("data_volume.serial", "a serial selects a volume made elsewhere (an EBS volume id), so also disable the build's volume")
+	}
+	for _, o := range dv.MountOptions {
+		if err := guestconfig.CheckMountOption(o); err != nil {
+			return s, specErr("data_volume.mount_options", "%v", err)
+		}
 	}
 	if dv.MountPoint == "" {
 		dv.MountPoint = DefaultDataMountPoint

@@ -125,10 +125,13 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 			GID:  defaultAppUID,
 		},
 		Data: guestconfig.Data{
-			Label:       s.DataVolume.Label,
-			MountPoint:  s.DataVolume.MountPoint,
-			Required:    !s.DataVolume.Disabled,
-			WaitSeconds: dataVolumeWaitSeconds,
+			Label:        s.DataVolume.Label,
+			UUID:         s.DataVolume.UUID,
+			Serial:       s.DataVolume.Serial,
+			MountOptions: s.DataVolume.MountOptions,
+			MountPoint:   s.DataVolume.MountPoint,
+			Required:     !s.DataVolume.Optional,
+			WaitSeconds:  dataVolumeWaitSeconds,
 		},
 		Network:            guestconfig.Network{DHCP: true, DHCPTimeoutSeconds: dhcpTimeoutSeconds},
 		StopTimeoutSeconds: int((s.App.StopTimeout + time.Second - 1) / time.Second),
@@ -138,8 +141,8 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 			UnprivilegedPortStart: lowPortStart(s.App.Ports),
 		},
 	}
-	if s.DataVolume.Disabled {
-		cfg.Data.Label = ""
+	if s.DataVolume.Disabled && s.DataVolume.UUID == "" && s.DataVolume.Serial == "" {
+		cfg.Data.Label = "" // no volume at all: a tmpfs
 	}
 	cfg.RestartLimit = s.App.RestartLimit
 	cfg.RestartWindowSeconds = int((s.App.RestartWindow + time.Second - 1) / time.Second)

@@ -159,8 +159,29 @@ type DataVolume struct {
 	MountPoint string `json:"mount_point,omitempty"`
 	// Formats to write. Default: raw.
 	Formats []image.Format `json:"formats,omitempty"`
-	// Disabled skips the data volume entirely.
+	// Disabled writes no data volume. Without UUID or Serial the guest
+	// then has none either: /data is a tmpfs. With one of them the guest
+	// still looks for that volume, made outside the build.
 	Disabled bool `json:"disabled,omitempty"`
+	// UUID selects the guest's volume by ext4 UUID instead of the label
+	// (canonical form, 8-4-4-4-12 hex digits). The volume the build
+	// writes has a random UUID, so UUID needs Disabled: it names a
+	// volume made elsewhere, or the one the guest formats when it finds
+	// a blank disk.
+	UUID string `json:"uuid,omitempty"`
+	// Serial selects the guest's volume by the device serial of its disk,
+	// such as an EBS volume id ("vol-0123...", with or without the dash).
+	// Like UUID it needs Disabled.
+	Serial string `json:"serial,omitempty"`
+	// MountOptions for the volume in the guest, from an allow-list
+	// (guestconfig.CheckMountOption: noatime, relatime, lazytime, discard,
+	// commit=N, data=journal, errors=remount-ro, ...); nosuid and nodev are
+	// always set. Default: noatime.
+	MountOptions []string `json:"mount_options,omitempty"`
+	// Optional lets the guest boot without its volume: the app then
+	// runs with a tmpfs at MountPoint (lost at power-off) and the init
+	// logs a warning. Default: a missing volume is a fatal boot error.
+	Optional bool `json:"optional,omitempty"`
 }
 
 // Network configures the guest's network.

@@ -129,7 +129,11 @@ from a JSON file first, and flags given on the command line override it.`,
 	fl.StringVar(&f.dataSize, "data-size", "", "data volume size: bytes, or with a binary unit K, M, G, T, e.g. 1.5G (default 1G)")
 	fl.StringSliceVar(&f.dataFormats, "data-format", nil, "data volume formats (default raw)")
 	fl.StringVar(&spec.DataVolume.Label, "data-label", "", "data volume filesystem label (default bootapp-data)")
-	fl.BoolVar(&f.noData, "no-data", false, "build no data volume")
+	fl.BoolVar(&f.noData, "no-data", false, "build no data volume (with --data-uuid or --data-serial the guest still mounts that one)")
+	fl.StringVar(&spec.DataVolume.UUID, "data-uuid", "", "the guest's data volume is the ext4 file system with this UUID (a volume made elsewhere: needs --no-data)")
+	fl.StringVar(&spec.DataVolume.Serial, "data-serial", "", "the guest's data volume is the disk with this serial, e.g. an EBS volume id vol-0123... (needs --no-data)")
+	fl.StringSliceVar(&spec.DataVolume.MountOptions, "data-mount-option", nil, "data volume mount options, e.g. noatime,discard,commit=30 (default noatime; nosuid,nodev always)")
+	fl.BoolVar(&spec.DataVolume.Optional, "data-optional", false, "boot without the data volume when it is missing: /data is then a tmpfs, lost at power-off")
 	fl.IntVar(&f.healthPort, "health-port", 0, "health check port (default: the first --port)")
 	fl.StringVar(&f.healthPath, "health-path", "", "health check HTTP path expecting 2xx (empty: TCP connect)")
 	fl.DurationVar(&f.healthTimeout, "health-timeout", 0, "how long --verify waits for health (default 2m)")
@@ -182,6 +186,10 @@ func (f *buildFlags) apply(cmd *cobra.Command, flags builder.Spec) (builder.Spec
 	over("allow-module-loading", func() { s.AllowModuleLoading = flags.AllowModuleLoading })
 	over("data-label", func() { s.DataVolume.Label = flags.DataVolume.Label })
 	over("no-data", func() { s.DataVolume.Disabled = f.noData })
+	over("data-uuid", func() { s.DataVolume.UUID = flags.DataVolume.UUID })
+	over("data-serial", func() { s.DataVolume.Serial = flags.DataVolume.Serial })
+	over("data-mount-option", func() { s.DataVolume.MountOptions = flags.DataVolume.MountOptions })
+	over("data-optional", func() { s.DataVolume.Optional = flags.DataVolume.Optional })
 	var err error
 	if set("disk-size") {
 		if s.BootDisk.Size, err = parseSizeFlag("disk-size", f.diskSize, "omit --disk-size for a disk just large enough"); err != nil {

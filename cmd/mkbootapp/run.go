@@ -236,6 +236,9 @@ func planRun(target string, f runFlags) (*runPlan, error) {
 	switch {
 	case f.noData:
 	case f.data != "":
+		if res != nil && noGuestVolume(res.Spec.DataVolume) {
+			return nil, fmt.Errorf("run --data %s: %s was built with --no-data, so its guest mounts no data volume and %s would be a tmpfs, everything written lost at power-off: rebuild without --no-data (or with --data-serial/--data-uuid naming the volume), or drop --data", f.data, res.Manifest, res.Spec.DataVolume.MountPoint)
+		}
 		format, err := formatOf(f.data)
 		if err != nil {
 			return nil, err
@@ -391,4 +394,10 @@ func runConfig(env, args []string) ([]qemu.FwCfg, error) {
 		return nil, fmt.Errorf("encode --env/--arg: %w", err)
 	}
 	return []qemu.FwCfg{{Name: runConfigName, Value: string(b)}}, nil
+}
+
+// noGuestVolume reports whether an image's guest mounts no data volume: it
+// was built without one and selects none by UUID or serial.
+func noGuestVolume(dv builder.DataVolume) bool {
+	return dv.Disabled && dv.UUID == "" && dv.Serial == ""
 }

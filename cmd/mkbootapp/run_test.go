@@ -549,3 +549,30 @@ func TestE2ERunDirect(t *testing.T) {
 		}
 	}, out, "--port", fmt.Sprintf("%d:8080", host), "--grace", "30s")
 }
+
+// TestPlanRunNoData: --data for an image built with --no-data is refused
+// (its guest would put the volume's place on a tmpfs), unless the image
+// selects a volume by serial or UUID.
+func TestPlanRunNoData(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		dv      builder.DataVolume
+		wantErr string
+	}{
+		{"no-data", builder.DataVolume{Disabled: true, MountPoint: "/data"}, "was built with --no-data, so its guest mounts no data volume and /data would be a tmpfs"},
+		{"no-data with a serial", builder.DataVolume{Disabled: true, Serial: "vol0abc"}, ""},
+		{"with a data volume", builder.DataVolume{}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeManifest(t, dir, builder.Result{
+				Files: []builder.File{{Path: "app.raw", Role: builder.RoleBoot, Format: image.Raw}},
+				Spec:  builder.Spec{DataVolume: tt.dv},
+			})
+			_, err := planRun(dir, runFlags{data: "/x/d.raw"})
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("planRun = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}

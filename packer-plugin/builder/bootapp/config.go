@@ -141,8 +141,27 @@ type Config struct {
 	DataVolumeMountPoint string `mapstructure:"data_volume_mount_point"`
 	// Formats of the data volume, as in `formats`. Defaults to ["raw"].
 	DataVolumeFormats []string `mapstructure:"data_volume_formats"`
-	// Build no data volume at all.
+	// Build no data volume. Without `data_volume_uuid` or
+	// `data_volume_serial` the guest then has none either (/data is a
+	// tmpfs); with one of them it mounts that volume, made elsewhere.
 	SkipDataVolume bool `mapstructure:"skip_data_volume"`
+	// The guest's data volume is the ext4 file system with this UUID
+	// (8-4-4-4-12 hex digits) rather than the one labelled
+	// `data_volume_label`. Needs `skip_data_volume`.
+	DataVolumeUUID string `mapstructure:"data_volume_uuid"`
+	// The guest's data volume is the disk with this serial, such as an
+	// EBS volume id ("vol-0123..."). A blank disk is formatted at first
+	// boot. Needs `skip_data_volume`.
+	DataVolumeSerial string `mapstructure:"data_volume_serial"`
+	// Mount options of the data volume in the guest, from an allow-list
+	// (noatime, relatime, lazytime, discard, commit=N, data=journal,
+	// errors=remount-ro, ...). Defaults to ["noatime"]; nosuid and nodev
+	// are always set.
+	DataVolumeMountOptions []string `mapstructure:"data_volume_mount_options"`
+	// Boot without the data volume when it is missing, with a tmpfs at
+	// the mount point (lost at power-off) and a warning. By default a
+	// missing volume fails the boot.
+	DataVolumeOptional bool `mapstructure:"data_volume_optional"`
 
 	// Health check of the booted app: an HTTP GET of `path` on `port`
 	// answering 2xx, or a TCP connection to `port` when `path` is empty.
@@ -448,6 +467,10 @@ func (c *Config) prepareDisks(v *validator) {
 	}
 	c.spec.BootDisk.Formats = parseFormats(v, "formats", c.Formats)
 
+	c.spec.DataVolume.UUID = c.DataVolumeUUID
+	c.spec.DataVolume.Serial = c.DataVolumeSerial
+	c.spec.DataVolume.MountOptions = c.DataVolumeMountOptions
+	c.spec.DataVolume.Optional = c.DataVolumeOptional
 	if c.SkipDataVolume {
 		for _, o := range []struct {
 			field string
@@ -560,40 +583,44 @@ func (c *Config) checkVerify(v *validator) {
 // specFields maps builder.Spec field names, as builder errors spell them, to
 // the options of this builder.
 var specFields = map[string]string{
-	"name":                    "image_name",
-	"app.path":                "app_path",
-	"app.entrypoint":          "entrypoint",
-	"app.args":                "args",
-	"app.env":                 "env",
-	"app.work_dir":            "work_dir",
-	"app.ports":               "ports",
-	"app.stop_timeout":        "stop_timeout",
-	"app.restart":             "restart",
-	"app.restart_limit":       "restart_limit",
-	"app.restart_window":      "restart_window",
-	"network.static":          "network_static",
-	"network.ntp":             "ntp_servers",
-	"app.keep_debug":          "keep_debug",
-	"kernel.deb":              "kernel_path",
-	"kernel.url":              "kernel_url",
-	"kernel.checksum":         "kernel_checksum",
-	"bootloader":              "bootloader_path",
-	"cache_dir":               "cache_dir",
-	"output_dir":              "output_directory",
-	"boot_disk.size":          "disk_size",
-	"boot_disk.formats":       "formats",
-	"platform":                "platform",
-	"compression":             "compression",
-	"cmdline":                 "cmdline",
-	"allow_module_loading":    "allow_module_loading",
-	"data_volume.size":        "data_volume_size",
-	"data_volume.label":       "data_volume_label",
-	"data_volume.mount_point": "data_volume_mount_point",
-	"data_volume.formats":     "data_volume_formats",
-	"data_volume.disabled":    "skip_data_volume",
-	"health.port":             "health_check.port",
-	"health.path":             "health_check.path",
-	"health.timeout":          "health_check.timeout",
+	"name":                      "image_name",
+	"app.path":                  "app_path",
+	"app.entrypoint":            "entrypoint",
+	"app.args":                  "args",
+	"app.env":                   "env",
+	"app.work_dir":              "work_dir",
+	"app.ports":                 "ports",
+	"app.stop_timeout":          "stop_timeout",
+	"app.restart":               "restart",
+	"app.restart_limit":         "restart_limit",
+	"app.restart_window":        "restart_window",
+	"network.static":            "network_static",
+	"network.ntp":               "ntp_servers",
+	"app.keep_debug":            "keep_debug",
+	"kernel.deb":                "kernel_path",
+	"kernel.url":                "kernel_url",
+	"kernel.checksum":           "kernel_checksum",
+	"bootloader":                "bootloader_path",
+	"cache_dir":                 "cache_dir",
+	"output_dir":                "output_directory",
+	"boot_disk.size":            "disk_size",
+	"boot_disk.formats":         "formats",
+	"platform":                  "platform",
+	"compression":               "compression",
+	"cmdline":                   "cmdline",
+	"allow_module_loading":      "allow_module_loading",
+	"data_volume.size":          "data_volume_size",
+	"data_volume.label":         "data_volume_label",
+	"data_volume.mount_point":   "data_volume_mount_point",
+	"data_volume.formats":       "data_volume_formats",
+	"data_volume.disabled":      "skip_data_volume",
+	"data_volume.uuid":          "data_volume_uuid",
+	"data_volume.serial":        "data_volume_serial",
+	"data_volume.mount_options": "data_volume_mount_options",
+	"data_volume.optional":      "data_volume_optional",
+	"health.port":               "health_check.port",
+	"health.path":               "health_check.path",
+	"health.timeout":            "health_check.timeout",
 }
 
 // checkWithEngine runs the engine's own Spec checks (builder.Spec.WithDefaults)

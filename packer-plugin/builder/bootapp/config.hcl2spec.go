@@ -10,49 +10,53 @@ import (
 // FlatConfig is an auto-generated flat version of Config.
 // Where the contents of a field with a `mapstructure:,squash` tag are bubbled up.
 type FlatConfig struct {
-	PackerBuildName      *string                `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
-	PackerBuilderType    *string                `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
-	PackerCoreVersion    *string                `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
-	PackerDebug          *bool                  `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
-	PackerForce          *bool                  `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
-	PackerOnError        *string                `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
-	PackerUserVars       map[string]string      `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
-	PackerSensitiveVars  []string               `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
-	AppPath              *string                `mapstructure:"app_path" required:"true" cty:"app_path" hcl:"app_path"`
-	Entrypoint           *string                `mapstructure:"entrypoint" cty:"entrypoint" hcl:"entrypoint"`
-	Args                 []string               `mapstructure:"args" cty:"args" hcl:"args"`
-	Env                  map[string]string      `mapstructure:"env" cty:"env" hcl:"env"`
-	WorkDir              *string                `mapstructure:"work_dir" cty:"work_dir" hcl:"work_dir"`
-	Ports                []int                  `mapstructure:"ports" cty:"ports" hcl:"ports"`
-	StopTimeout          *string                `mapstructure:"stop_timeout" cty:"stop_timeout" hcl:"stop_timeout"`
-	Restart              *string                `mapstructure:"restart" cty:"restart" hcl:"restart"`
-	RestartLimit         *int                   `mapstructure:"restart_limit" cty:"restart_limit" hcl:"restart_limit"`
-	RestartWindow        *string                `mapstructure:"restart_window" cty:"restart_window" hcl:"restart_window"`
-	NetworkStatic        *string                `mapstructure:"network_static" cty:"network_static" hcl:"network_static"`
-	NTPServers           []string               `mapstructure:"ntp_servers" cty:"ntp_servers" hcl:"ntp_servers"`
-	KeepDebug            *bool                  `mapstructure:"keep_debug" cty:"keep_debug" hcl:"keep_debug"`
-	ImageName            *string                `mapstructure:"image_name" cty:"image_name" hcl:"image_name"`
-	KernelPath           *string                `mapstructure:"kernel_path" cty:"kernel_path" hcl:"kernel_path"`
-	KernelURL            *string                `mapstructure:"kernel_url" cty:"kernel_url" hcl:"kernel_url"`
-	KernelChecksum       *string                `mapstructure:"kernel_checksum" cty:"kernel_checksum" hcl:"kernel_checksum"`
-	BootloaderPath       *string                `mapstructure:"bootloader_path" cty:"bootloader_path" hcl:"bootloader_path"`
-	BootloaderURL        *string                `mapstructure:"bootloader_url" cty:"bootloader_url" hcl:"bootloader_url"`
-	BootloaderChecksum   *string                `mapstructure:"bootloader_checksum" cty:"bootloader_checksum" hcl:"bootloader_checksum"`
-	CacheDir             *string                `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
-	OutputDir            *string                `mapstructure:"output_directory" cty:"output_directory" hcl:"output_directory"`
-	DiskSize             *string                `mapstructure:"disk_size" cty:"disk_size" hcl:"disk_size"`
-	Formats              []string               `mapstructure:"formats" cty:"formats" hcl:"formats"`
-	Platform             *string                `mapstructure:"platform" cty:"platform" hcl:"platform"`
-	Compression          *string                `mapstructure:"compression" cty:"compression" hcl:"compression"`
-	Cmdline              *string                `mapstructure:"cmdline" cty:"cmdline" hcl:"cmdline"`
-	AllowModuleLoading   *bool                  `mapstructure:"allow_module_loading" cty:"allow_module_loading" hcl:"allow_module_loading"`
-	DataVolumeSize       *string                `mapstructure:"data_volume_size" cty:"data_volume_size" hcl:"data_volume_size"`
-	DataVolumeLabel      *string                `mapstructure:"data_volume_label" cty:"data_volume_label" hcl:"data_volume_label"`
-	DataVolumeMountPoint *string                `mapstructure:"data_volume_mount_point" cty:"data_volume_mount_point" hcl:"data_volume_mount_point"`
-	DataVolumeFormats    []string               `mapstructure:"data_volume_formats" cty:"data_volume_formats" hcl:"data_volume_formats"`
-	SkipDataVolume       *bool                  `mapstructure:"skip_data_volume" cty:"skip_data_volume" hcl:"skip_data_volume"`
-	HealthCheck          *FlatHealthCheckConfig `mapstructure:"health_check" cty:"health_check" hcl:"health_check"`
-	Verify               *bool                  `mapstructure:"verify" cty:"verify" hcl:"verify"`
+	PackerBuildName        *string                `mapstructure:"packer_build_name" cty:"packer_build_name" hcl:"packer_build_name"`
+	PackerBuilderType      *string                `mapstructure:"packer_builder_type" cty:"packer_builder_type" hcl:"packer_builder_type"`
+	PackerCoreVersion      *string                `mapstructure:"packer_core_version" cty:"packer_core_version" hcl:"packer_core_version"`
+	PackerDebug            *bool                  `mapstructure:"packer_debug" cty:"packer_debug" hcl:"packer_debug"`
+	PackerForce            *bool                  `mapstructure:"packer_force" cty:"packer_force" hcl:"packer_force"`
+	PackerOnError          *string                `mapstructure:"packer_on_error" cty:"packer_on_error" hcl:"packer_on_error"`
+	PackerUserVars         map[string]string      `mapstructure:"packer_user_variables" cty:"packer_user_variables" hcl:"packer_user_variables"`
+	PackerSensitiveVars    []string               `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
+	AppPath                *string                `mapstructure:"app_path" required:"true" cty:"app_path" hcl:"app_path"`
+	Entrypoint             *string                `mapstructure:"entrypoint" cty:"entrypoint" hcl:"entrypoint"`
+	Args                   []string               `mapstructure:"args" cty:"args" hcl:"args"`
+	Env                    map[string]string      `mapstructure:"env" cty:"env" hcl:"env"`
+	WorkDir                *string                `mapstructure:"work_dir" cty:"work_dir" hcl:"work_dir"`
+	Ports                  []int                  `mapstructure:"ports" cty:"ports" hcl:"ports"`
+	StopTimeout            *string                `mapstructure:"stop_timeout" cty:"stop_timeout" hcl:"stop_timeout"`
+	Restart                *string                `mapstructure:"restart" cty:"restart" hcl:"restart"`
+	RestartLimit           *int                   `mapstructure:"restart_limit" cty:"restart_limit" hcl:"restart_limit"`
+	RestartWindow          *string                `mapstructure:"restart_window" cty:"restart_window" hcl:"restart_window"`
+	NetworkStatic          *string                `mapstructure:"network_static" cty:"network_static" hcl:"network_static"`
+	NTPServers             []string               `mapstructure:"ntp_servers" cty:"ntp_servers" hcl:"ntp_servers"`
+	KeepDebug              *bool                  `mapstructure:"keep_debug" cty:"keep_debug" hcl:"keep_debug"`
+	ImageName              *string                `mapstructure:"image_name" cty:"image_name" hcl:"image_name"`
+	KernelPath             *string                `mapstructure:"kernel_path" cty:"kernel_path" hcl:"kernel_path"`
+	KernelURL              *string                `mapstructure:"kernel_url" cty:"kernel_url" hcl:"kernel_url"`
+	KernelChecksum         *string                `mapstructure:"kernel_checksum" cty:"kernel_checksum" hcl:"kernel_checksum"`
+	BootloaderPath         *string                `mapstructure:"bootloader_path" cty:"bootloader_path" hcl:"bootloader_path"`
+	BootloaderURL          *string                `mapstructure:"bootloader_url" cty:"bootloader_url" hcl:"bootloader_url"`
+	BootloaderChecksum     *string                `mapstructure:"bootloader_checksum" cty:"bootloader_checksum" hcl:"bootloader_checksum"`
+	CacheDir               *string                `mapstructure:"cache_dir" cty:"cache_dir" hcl:"cache_dir"`
+	OutputDir              *string                `mapstructure:"output_directory" cty:"output_directory" hcl:"output_directory"`
+	DiskSize               *string                `mapstructure:"disk_size" cty:"disk_size" hcl:"disk_size"`
+	Formats                []string               `mapstructure:"formats" cty:"formats" hcl:"formats"`
+	Platform               *string                `mapstructure:"platform" cty:"platform" hcl:"platform"`
+	Compression            *string                `mapstructure:"compression" cty:"compression" hcl:"compression"`
+	Cmdline                *string                `mapstructure:"cmdline" cty:"cmdline" hcl:"cmdline"`
+	AllowModuleLoading     *bool                  `mapstructure:"allow_module_loading" cty:"allow_module_loading" hcl:"allow_module_loading"`
+	DataVolumeSize         *string                `mapstructure:"data_volume_size" cty:"data_volume_size" hcl:"data_volume_size"`
+	DataVolumeLabel        *string                `mapstructure:"data_volume_label" cty:"data_volume_label" hcl:"data_volume_label"`
+	DataVolumeMountPoint   *string                `mapstructure:"data_volume_mount_point" cty:"data_volume_mount_point" hcl:"data_volume_mount_point"`
+	DataVolumeFormats      []string               `mapstructure:"data_volume_formats" cty:"data_volume_formats" hcl:"data_volume_formats"`
+	SkipDataVolume         *bool                  `mapstructure:"skip_data_volume" cty:"skip_data_volume" hcl:"skip_data_volume"`
+	DataVolumeUUID         *string                `mapstructure:"data_volume_uuid" cty:"data_volume_uuid" hcl:"data_volume_uuid"`
+	DataVolumeSerial       *string                `mapstructure:"data_volume_serial" cty:"data_volume_serial" hcl:"data_volume_serial"`
+	DataVolumeMountOptions []string               `mapstructure:"data_volume_mount_options" cty:"data_volume_mount_options" hcl:"data_volume_mount_options"`
+	DataVolumeOptional     *bool                  `mapstructure:"data_volume_optional" cty:"data_volume_optional" hcl:"data_volume_optional"`
+	HealthCheck            *FlatHealthCheckConfig `mapstructure:"health_check" cty:"health_check" hcl:"health_check"`
+	Verify                 *bool                  `mapstructure:"verify" cty:"verify" hcl:"verify"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -108,6 +112,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"data_volume_mount_point":    &hcldec.AttrSpec{Name: "data_volume_mount_point", Type: cty.String, Required: false},
 		"data_volume_formats":        &hcldec.AttrSpec{Name: "data_volume_formats", Type: cty.List(cty.String), Required: false},
 		"skip_data_volume":           &hcldec.AttrSpec{Name: "skip_data_volume", Type: cty.Bool, Required: false},
+		"data_volume_uuid":           &hcldec.AttrSpec{Name: "data_volume_uuid", Type: cty.String, Required: false},
+		"data_volume_serial":         &hcldec.AttrSpec{Name: "data_volume_serial", Type: cty.String, Required: false},
+		"data_volume_mount_options":  &hcldec.AttrSpec{Name: "data_volume_mount_options", Type: cty.List(cty.String), Required: false},
+		"data_volume_optional":       &hcldec.AttrSpec{Name: "data_volume_optional", Type: cty.Bool, Required: false},
 		"health_check":               &hcldec.BlockSpec{TypeName: "health_check", Nested: hcldec.ObjectSpec((*FlatHealthCheckConfig)(nil).HCL2Spec())},
 		"verify":                     &hcldec.AttrSpec{Name: "verify", Type: cty.Bool, Required: false},
 	}

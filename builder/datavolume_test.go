@@ -1,0 +1,51 @@
+package builder
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/bootapp/bootapp/internal/guestconfig"
+)
+
+// TestDataVolumeSelectors checks the data volume's guest-side fields:
+// validation in WithDefaults and what reaches the guest configuration.
+func TestDataVolumeSelectors(t *testing.T) {
+	const uuid = "0f4c2a8e-3b1d-4e5f-9a7b-6c8d9e0f1a2b"
+	for _, tt := range []struct {
+		name      string
+		dv        DataVolume
+		wantField string // "" for valid
+		wantData  guestconfig.Data
+	}{
+		{"default", DataVolume{}, "", guestconfig.Data{Label: "bootapp-data", MountPoint: "/data", Required: true}},
+		{"optional with options", DataVolume{Optional: true, MountOptions: []string{"lazytime", "discard"}}, "",
+			guestconfig.Data{Label: "bootapp-data", MountPoint: "/data", MountOptions: []string{"lazytime", "discard"}}},
+		{"serial", DataVolume{Disabled: true, Serial: "vol-0abc"}, "", guestconfig.Data{Label: "bootapp-data", Serial: "vol-0abc", MountPoint: "/data", Required: true}},
+		{"uuid", DataVolume{Disabled: true, UUID: uuid}, "", guestconfig.Data{Label: "bootapp-data", UUID: uuid, MountPoint: "/data", Required: true}},
+		{"no data at all", DataVolume{Disabled: true}, "", guestconfig.Data{MountPoint: "/data", Required: true}},
+		{"uuid with the build's volume", DataVolume{UUID: uuid}, "data_volume.uuid", guestconfig.Data{}},
+		{"bad uuid", DataVolume{Disabled: true, UUID: "nope"}, "data_volume.uuid", guestconfig.Data{}},
+		{"serial with the build's volume", DataVolume{Serial: "vol0abc"}, "data_volume.serial", guestconfig.Data{}},
+		{"mount option not allowed", DataVolume{MountOptions: []string{"suid"}}, "data_volume.mount_options", guestconfig.Data{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Spec{App: App{Path: "x"}, DataVolume: tt.dv}.WithDefaults()
+			var fe *FieldError
+			if tt.wantField != "" {
+				if !errors.As(err, &fe) || fe.Field != tt.wantField {
+					t.Fatalf("WithDefaults = %v, want an error on %s", err, tt.wantField)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := guestConfig(&s, &appLayout{guestPath: "/app/x"}, nil).Data
+			got.WaitSeconds = 0
+			if !reflect.DeepEqual(got, tt.wantData) {
+				t.Errorf("guest data = %+v, want %+v", got, tt.wantData)
+			}
+		})
+	}
+}
