@@ -42,8 +42,8 @@ func verifyEncoded(t *testing.T, f Format, img sparsetest.Image, out string) {
 			t.Fatalf("tar -xzf %s: %v\n%s", out, err, o)
 		}
 		got := filepath.Join(x, "disk.raw")
-		if fi, err := os.Stat(got); err != nil || fi.Size() != img.Size {
-			t.Fatalf("extracted disk.raw: %v, %v; want %d bytes", fi, err, img.Size)
+		if fi, err := os.Stat(got); err != nil || fi.Size() != gce.PaddedSize(img.Size) {
+			t.Fatalf("extracted disk.raw: %v, %v; want %d bytes (a whole number of GiB)", fi, err, gce.PaddedSize(img.Size))
 		}
 		sparsetest.QemuCompare(t, img.Path, got, "raw")
 		return

@@ -1,6 +1,9 @@
 // Package gce encodes a raw disk image the way Google Compute Engine's image
 // import expects it: a file named disk.raw inside a gzip-compressed GNU tar
-// archive (what Google documents as `tar --format=oldgnu -Sczf`).
+// archive (what Google documents as `tar --format=oldgnu -Sczf`), whose
+// size is a whole number of GiB: the import refuses any other size, so
+// disk.raw is the image followed by zeros up to the next GiB (a hole in
+// the sparse map, free in the archive; Options.NoPad turns it off).
 //
 // The data flows in two passes over the data extents of the raw image. The
 // first finds the non-zero 4 KiB blocks and merges them into runs: the

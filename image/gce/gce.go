@@ -28,6 +28,23 @@ type Options struct {
 	// for consumers that do not understand GNU sparse entries. It is much
 	// larger and slower for sparse images.
 	Plain bool
+	// NoPad keeps disk.raw at the image's own size. By default its size is
+	// rounded up to a whole number of GiB (PaddedSize), which GCE's image
+	// import requires; the padding is zeros, a hole in the sparse map.
+	NoPad bool
+}
+
+// GiB is the unit GCE's image import requires disk.raw's size to be a
+// multiple of.
+const GiB = 1 << 30
+
+// PaddedSize returns the size Write gives disk.raw for an image of size
+// bytes: size rounded up to a whole number of GiB (0 stays 0).
+func PaddedSize(size int64) int64 {
+	if size <= 0 {
+		return size
+	}
+	return (size + GiB - 1) / GiB * GiB
 }
 
 // DefaultLevel is the gzip level used when Options.Level is zero. Level 7
@@ -47,7 +64,9 @@ var defaultTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // GNU tar holding one sparse file, disk.raw. extents lists where src may
 // hold data, nil meaning all of it; bytes outside them are taken as zeros
 // and not read (the rules are in package image/sparse). The sparse map
-// lists only the non-zero 4 KiB blocks, whatever the extents.
+// lists only the non-zero 4 KiB blocks, whatever the extents. disk.raw
+// is PaddedSize(size) bytes, the image followed by zeros, unless
+// opts.NoPad.
 func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
 	if size < 0 {
 		return fmt.Errorf("gce: image size %d is negative", size)
@@ -71,9 +90,16 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 	if err != nil {
 		return fmt.Errorf("gce: %w", err)
 	}
+	fileSize := size
+	if !opts.NoPad {
+		if size > 1<<62 {
+			return fmt.Errorf("gce: image size %d too large", size)
+		}
+		fileSize = PaddedSize(size)
+	}
 	var runs []sparse.Extent
 	if opts.Plain {
-		runs = []sparse.Extent{{Off: 0, Len: size}}
+		runs = []sparse.Extent{{Off: 0, Len: fileSize}}
 	} else {
 		if runs, err = dataRuns(ctx, src, size, extents); err != nil {
 			return fmt.Errorf("gce: scan image: %w", err)
@@ -85,7 +111,7 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 		return fmt.Errorf("gce: gzip level %d: %w", level, err)
 	}
 	bw := bufio.NewWriterSize(zw, 1<<20)
-	hdr, stored := header(name, size, runs, mtime.Unix(), !opts.Plain)
+	hdr, stored := header(name, fileSize, runs, mtime.Unix(), !opts.Plain)
 	bw.Write(hdr)
 	buf := make([]byte, 1<<20)
 	for _, r := range runs {
@@ -95,9 +121,13 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 			}
 			n := min(int64(len(buf)), r.End()-off)
 			if opts.Plain && !overlaps(extents, off, n) {
-				clear(buf[:n]) // a hole: no need to read it
-			} else if _, err := src.ReadAt(buf[:n], off); err != nil {
-				return fmt.Errorf("gce: read image at offset %d: %w", off, err)
+				clear(buf[:n]) // a hole or the padding: no need to read it
+			} else {
+				k := min(n, size-off) // the padding past size is zeros
+				if _, err := src.ReadAt(buf[:k], off); err != nil {
+					return fmt.Errorf("gce: read image at offset %d: %w", off, err)
+				}
+				clear(buf[k:n])
 			}
 			if _, err := bw.Write(buf[:n]); err != nil {
 				return fmt.Errorf("gce: write: %w", err)

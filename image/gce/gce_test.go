@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -51,7 +52,7 @@ func TestGNUTarExtract(t *testing.T) {
 		maxSize int
 	}{
 		{sparsetest.Small(t, dir), Options{}, 300 << 10},
-		{sparsetest.Small(t, dir), Options{Plain: true}, 300 << 10},
+		{sparsetest.Small(t, dir), Options{Plain: true}, 1500 << 10}, // 1 GiB of zeros deflate to 1 MiB
 		{sparsetest.Large(t, dir), Options{}, 200 << 10},
 		{sparsetest.Make(t, dir, "many", 7*sparsetest.MiB, many), Options{}, 100 << 10},
 		{sparsetest.Make(t, dir, "odd", 3*sparsetest.MiB+1000, []sparsetest.Write{{Off: 3*sparsetest.MiB + 900, Len: 100}}), Options{}, 10 << 10},
@@ -74,24 +75,50 @@ func TestGNUTarExtract(t *testing.T) {
 			if err := os.WriteFile(arc, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			want := PaddedSize(tc.img.Size)
+			if want%GiB != 0 {
+				t.Fatalf("PaddedSize(%d) = %d, not a whole number of GiB", tc.img.Size, want)
+			}
 			list, err := exec.Command("tar", "-tvzf", arc).CombinedOutput()
-			if err != nil || !strings.HasSuffix(strings.TrimSpace(string(list)), " disk.raw") {
+			if err != nil {
 				t.Fatalf("tar -tvzf: %v\n%s", err, list)
+			}
+			// One entry, disk.raw, of the padded size: "-rw-r--r-- root/root SIZE 2000-01-01 00:00 disk.raw".
+			lines := strings.Split(strings.TrimSpace(string(list)), "\n")
+			if f := strings.Fields(lines[0]); len(lines) != 1 || len(f) != 6 || f[5] != "disk.raw" || f[2] != strconv.FormatInt(want, 10) {
+				t.Fatalf("tar -tvzf: want one disk.raw of %d bytes, got:\n%s", want, list)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(b))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := make([]byte, 512)
+			if _, err := io.ReadFull(zr, h); err != nil {
+				t.Fatal(err)
+			}
+			if string(h[257:265]) != "ustar  \x00" {
+				t.Errorf("header magic %q, want old GNU \"ustar  \\0\"", h[257:265])
 			}
 			x := filepath.Join(dir, "x-"+name)
 			os.Mkdir(x, 0o755)
-			if o, err := exec.Command("tar", "-xzf", arc, "-C", x).CombinedOutput(); err != nil {
-				t.Fatalf("tar -xzf: %v\n%s", err, o)
+			if o, err := exec.Command("tar", "-xzSf", arc, "-C", x).CombinedOutput(); err != nil {
+				t.Fatalf("tar -xzSf: %v\n%s", err, o)
 			}
 			got := filepath.Join(x, "disk.raw")
 			fi, err := os.Stat(got)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if fi.Size() != tc.img.Size {
-				t.Fatalf("disk.raw is %d bytes, want %d", fi.Size(), tc.img.Size)
+			if fi.Size() != want {
+				t.Fatalf("disk.raw is %d bytes, want %d", fi.Size(), want)
 			}
+			// qemu-img compare (not -s) requires the larger image's bytes
+			// past the smaller one's end to be zeros: the raw image then
+			// zeros. cmp double-checks the image's own bytes.
 			sparsetest.QemuCompare(t, tc.img.Path, got, "raw")
+			if o, err := exec.Command("cmp", "-n", strconv.FormatInt(tc.img.Size, 10), tc.img.Path, got).CombinedOutput(); err != nil {
+				t.Fatalf("cmp: %v\n%s", err, o)
+			}
 			if !tc.opts.Plain && sparsetest.Allocated(t, got) > sparsetest.Allocated(t, tc.img.Path)+1<<20 {
 				t.Errorf("extracted disk.raw is not sparse")
 			}
@@ -114,7 +141,7 @@ func TestGoTarReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Name != "disk.raw" || h.Size != img.Size || h.Typeflag != tar.TypeGNUSparse || h.Format != tar.FormatGNU {
+	if h.Name != "disk.raw" || h.Size != PaddedSize(img.Size) || h.Typeflag != tar.TypeGNUSparse || h.Format != tar.FormatGNU {
 		t.Fatalf("header %+v", h)
 	}
 	got, err := io.ReadAll(tr)
@@ -125,6 +152,7 @@ func TestGoTarReader(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want = append(want, make([]byte, PaddedSize(img.Size)-img.Size)...)
 	if !bytes.Equal(got, want) {
 		t.Fatal("content differs")
 	}
@@ -183,5 +211,30 @@ func TestReproducibleAcrossCPUs(t *testing.T) {
 	runtime.GOMAXPROCS(old)
 	if !bytes.Equal(a, b) {
 		t.Fatal("output depends on GOMAXPROCS")
+	}
+}
+
+// TestNoPad keeps disk.raw at the image's size.
+func TestNoPad(t *testing.T) {
+	dir := t.TempDir()
+	img := sparsetest.Small(t, dir)
+	zr, err := gzip.NewReader(bytes.NewReader(encode(t, img, Options{NoPad: true})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := tar.NewReader(zr).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Size != img.Size {
+		t.Fatalf("disk.raw is %d bytes, want %d", h.Size, img.Size)
+	}
+}
+
+func TestPaddedSize(t *testing.T) {
+	for _, tc := range [][2]int64{{0, 0}, {1, GiB}, {GiB, GiB}, {GiB + 1, 2 * GiB}, {69206016, GiB}} {
+		if got := PaddedSize(tc[0]); got != tc[1] {
+			t.Errorf("PaddedSize(%d) = %d, want %d", tc[0], got, tc[1])
+		}
 	}
 }
