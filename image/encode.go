@@ -36,7 +36,9 @@ var ErrSameFile = errors.New("destination is the source")
 //     name is dstPath's base name up to ".vmdk", without a leading dot
 //     (".hello.vmdk.tmp-123" gives "hello.vmdk").
 //   - QCOW2: see package qcow2.
-//   - VHD: see package vhd; the virtual size is rounded up to 1 MiB.
+//   - VHD: see package vhd; the virtual size is rounded up to 1 MiB. A
+//     source larger than vhd.MaxSize (2040 GiB) is refused with an error
+//     wrapping ErrBadSize, before dstPath is created.
 //   - GCE: see package gce; disk.raw in a gzip'd old-GNU sparse tar.
 //
 // Encoding is deterministic: the same source gives the same bytes.
@@ -59,6 +61,9 @@ func Encode(ctx context.Context, f Format, dstPath, srcPath string) (err error) 
 	size := fi.Size()
 	if size == 0 && f != Raw && f != GCE {
 		return fmt.Errorf("raw image %s is empty: %w", srcPath, ErrBadSize)
+	}
+	if f == VHD && size > vhd.MaxSize {
+		return fmt.Errorf("encode %s: raw image %s is %d bytes (%.1f GiB), more than a VHD holds (%d bytes, 2040 GiB): %w", dstPath, srcPath, size, float64(size)/(1<<30), int64(vhd.MaxSize), ErrBadSize)
 	}
 	if dfi, err := os.Stat(dstPath); err == nil && os.SameFile(fi, dfi) {
 		return fmt.Errorf("encode %s: destination is the source image: %w", dstPath, ErrSameFile)

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +119,10 @@ func TestEncodeErrors(t *testing.T) {
 	img := sparsetest.Small(t, dir)
 	empty := filepath.Join(dir, "empty.raw")
 	os.WriteFile(empty, nil, 0o644)
+	huge := filepath.Join(dir, "3tib.raw") // sparse: costs no space
+	if err := os.WriteFile(huge, nil, 0o644); err != nil || os.Truncate(huge, 3<<40) != nil {
+		t.Fatal("cannot make a sparse 3 TiB file")
+	}
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := os.Link(img.Path, img.Path+".link"); err != nil {
@@ -138,6 +144,7 @@ func TestEncodeErrors(t *testing.T) {
 		{"cancelled raw", cancelled, Raw, filepath.Join(dir, "f"), img.Path, context.Canceled},
 		{"cancelled vmdk", cancelled, VMDKStream, filepath.Join(dir, "g"), img.Path, context.Canceled},
 		{"cancelled gce", cancelled, GCE, filepath.Join(dir, "h"), img.Path, context.Canceled},
+		{"vhd over 2040 GiB", context.Background(), VHD, filepath.Join(dir, "i.vhd"), huge, ErrBadSize},
 	} {
 		err := Encode(tc.ctx, tc.f, tc.dst, tc.src)
 		if err == nil {
@@ -150,6 +157,10 @@ func TestEncodeErrors(t *testing.T) {
 		if _, serr := os.Stat(tc.dst); serr == nil && tc.is != ErrSameFile {
 			t.Errorf("%s: %s left behind after error", tc.name, tc.dst)
 		}
+	}
+	err := Encode(context.Background(), VHD, filepath.Join(dir, "i.vhd"), huge)
+	if msg := fmt.Sprint(err); !strings.Contains(msg, "3072.0 GiB") || !strings.Contains(msg, "2040 GiB") {
+		t.Errorf("VHD size error %q does not name the size and the limit", msg)
 	}
 	if h := testutil.FileSHA256(t, img.Path); h != testutil.FileSHA256(t, img.Path+".link") || sparsetest.Allocated(t, img.Path) == 0 {
 		t.Fatal("source damaged")

@@ -37,6 +37,15 @@ const DefaultCreatorApp = "win "
 // MiB is the alignment of a VHD's virtual size that Azure requires.
 const MiB = 1 << 20
 
+// MaxSize is the largest virtual size a VHD holds: 2040 GiB, the limit of
+// Hyper-V and of QEMU's vpc driver (which refuses 2041 GiB). Azure's own
+// limits are larger (a managed disk upload takes up to 32 TiB plus the
+// footer), so this one decides what an Azure VHD can be.
+const MaxSize = 2040 << 30
+
+// ErrTooLarge reports an image whose padded size exceeds MaxSize.
+var ErrTooLarge = errors.New("vhd: image too large")
+
 // ErrFooter reports a VHD footer that is missing, truncated or corrupt.
 var ErrFooter = errors.New("vhd: bad footer")
 
@@ -178,7 +187,8 @@ func ParseFooter(b []byte) (*Footer, error) {
 // are taken as zeros and not read (the rules are in package image/sparse).
 // When w is an io.Seeker (an *os.File) zero regions are skipped by seeking
 // forward from w's current offset, keeping the output sparse; otherwise
-// zeros are written.
+// zeros are written. An image larger than MaxSize gives an error wrapping
+// ErrTooLarge.
 func WriteFixed(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options) error {
 	if size <= 0 {
 		return fmt.Errorf("vhd: image size %d must be positive", size)
@@ -189,6 +199,9 @@ func WriteFixed(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, e
 	}
 	if len(app) != 4 {
 		return fmt.Errorf("vhd: creator app %q must be 4 bytes", app)
+	}
+	if size > MaxSize {
+		return fmt.Errorf("%w: %d bytes (%.1f GiB), the format holds at most %d bytes (2040 GiB)", ErrTooLarge, size, float64(size)/(1<<30), int64(MaxSize))
 	}
 	extents, err := blocks.Data(extents, size)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -182,4 +183,27 @@ func FuzzParseFooter(f *testing.F) {
 			t.Fatalf("accepted footer does not round-trip")
 		}
 	})
+}
+
+// TestMaxSize writes a sparse VHD of exactly MaxSize, which qemu-img
+// reads back at that size, and refuses one byte more with ErrTooLarge.
+func TestMaxSize(t *testing.T) {
+	sparsetest.NeedQemuImg(t)
+	out := filepath.Join(t.TempDir(), "max.vhd")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	src := bytes.NewReader(nil)
+	if err := WriteFixed(context.Background(), f, src, MaxSize, []sparse.Extent{}, Options{}); err != nil {
+		t.Fatalf("%d bytes: %v", int64(MaxSize), err)
+	}
+	if info := sparsetest.QemuInfo(t, out, "-f", "vpc"); info.VirtualSize != MaxSize {
+		t.Errorf("qemu-img info: virtual size %d, want %d", info.VirtualSize, int64(MaxSize))
+	}
+	err = WriteFixed(context.Background(), io.Discard, src, MaxSize+1, []sparse.Extent{}, Options{})
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "2040 GiB") {
+		t.Errorf("MaxSize+1: %v, want ErrTooLarge naming the limit", err)
+	}
 }
