@@ -1,11 +1,15 @@
 package builder
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"reflect"
 	"testing"
 
+	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/guestconfig"
+	"github.com/bootapp/bootapp/internal/testutil"
 )
 
 // TestDataVolumeSelectors checks the data volume's guest-side fields:
@@ -47,5 +51,41 @@ func TestDataVolumeSelectors(t *testing.T) {
 				t.Errorf("guest data = %+v, want %+v", got, tt.wantData)
 			}
 		})
+	}
+}
+
+// TestFsckInBaseSegment puts the cached e2fsck-static's e2fsck into an
+// initramfs as /sbin/e2fsck, mode 0755.
+func TestFsckInBaseSegment(t *testing.T) {
+	p := testutil.FsckDeb(t)
+	if got := findFsck(testutil.CacheDir(), t.Logf); got != p {
+		t.Errorf("findFsck = %q, want %q", got, p)
+	}
+	var buf bytes.Buffer
+	var rec []initramfs.Entry
+	w, err := initramfs.NewWriterOptions(&buf, initramfs.Options{Record: func(e initramfs.Entry) { rec = append(rec, e) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFsck(context.Background(), w, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, e := range rec {
+		if e.Name == fsckGuestPath {
+			found = true
+			if e.Mode.Perm() != 0o755 || e.Size < 1<<20 {
+				t.Errorf("%s: mode %v, %d bytes", e.Name, e.Mode, e.Size)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no %s in %v", fsckGuestPath, rec)
+	}
+	if got := findFsck(t.TempDir(), t.Logf); got != "" {
+		t.Errorf("findFsck of an empty cache = %q", got)
 	}
 }

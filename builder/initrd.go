@@ -60,7 +60,8 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	}
 	logf("drivers: platform %s, %d modules, %.1f MiB: %d loaded at every boot, %d only for matching hardware",
 		s.Platform, len(mods), float64(ds.Bytes)/(1<<20), len(ds.Always), len(ds.Drivers))
-	base, err := baseSegment(ctx, filepath.Join(s.CacheDir, cache.Initramfs), comp, initBin, mods, modPaths, drivers)
+	fsckDeb := findFsck(s.CacheDir, logf)
+	base, err := baseSegment(ctx, filepath.Join(s.CacheDir, cache.Initramfs), comp, initBin, mods, modPaths, drivers, fsckDeb)
 	if err != nil {
 		return nil, err
 	}
@@ -271,9 +272,10 @@ func driverTable(s *Spec, k *kernel.Kernel, mods []kernel.Module) ([]byte, *kern
 }
 
 // baseSegment returns the compressed cpio segment holding the init, the
-// modules and their driver table. It depends only on those inputs, so it is
+// modules and their driver table, and e2fsck from the e2fsck-static
+// package fsckDeb when it is set. It depends only on those inputs, so it is
 // cached in cacheDir by their hash.
-func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string, drivers []byte) ([]byte, error) {
+func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compression, initBin []byte, mods []kernel.Module, modPaths []string, drivers []byte, fsckDeb string) ([]byte, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "bootapp base segment v3 %s\n", comp)
 	h.Write(initBin)
@@ -284,6 +286,10 @@ func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compressio
 		if fi, err := os.Stat(m.File); err == nil {
 			fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
 		}
+	}
+	fmt.Fprintf(h, "e2fsck %s\n", fsckDeb)
+	if fi, err := os.Stat(fsckDeb); err == nil {
+		fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:32]
 	cached := filepath.Join(cacheDir, key+".cpio"+comp.Ext())
@@ -321,6 +327,11 @@ func baseSegment(ctx context.Context, cacheDir string, comp initramfs.Compressio
 	}
 	if err := w.WriteFile(guestconfig.DriversPath, 0o644, drivers); err != nil {
 		return nil, err
+	}
+	if fsckDeb != "" {
+		if err := writeFsck(ctx, w, fsckDeb); err != nil {
+			return nil, err
+		}
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write initramfs base segment: %w", err)

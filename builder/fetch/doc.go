@@ -1,6 +1,8 @@
 // Package fetch fills bootapp's cache with the Debian packages a build
 // needs by default: the cloud kernel (linux-image-cloud-amd64, followed to
-// the versioned package it depends on) and systemd-boot-efi. It runs
+// the versioned package it depends on), systemd-boot-efi and
+// e2fsck-static (the statically linked e2fsck the guest runs on its data
+// volume before mounting it). It runs
 // `apt-get download` on Debian and Ubuntu hosts and does nothing for a
 // package that is cached already.
 //

@@ -25,9 +25,11 @@ type Options struct {
 	Progress io.Writer
 }
 
-// Packages downloads the kernel and systemd-boot-efi packages into
-// CacheDir/debs with `apt-get download` (Debian and Ubuntu hosts), unless
-// they are there already. It returns the paths of both packages.
+// Packages downloads the kernel, systemd-boot-efi and e2fsck-static
+// packages into CacheDir/debs with `apt-get download` (Debian and Ubuntu
+// hosts), unless they are there already. It returns the paths of the
+// kernel and boot loader packages; the build finds e2fsck-static in the
+// cache itself.
 func Packages(ctx context.Context, o Options) (kernelDeb, loaderDeb string, err error) {
 	if o.CacheDir == "" {
 		o.CacheDir = cache.DefaultDir()
@@ -45,6 +47,7 @@ func Packages(ctx context.Context, o Options) (kernelDeb, loaderDeb string, err 
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", fmt.Errorf("create cache %s: %w", dir, err)
 	}
+	var fsckDeb string
 	pkg, err := resolveKernelPackage(ctx, o.KernelPackage)
 	if err != nil {
 		return "", "", err
@@ -56,6 +59,7 @@ func Packages(ctx context.Context, o Options) (kernelDeb, loaderDeb string, err 
 	}{
 		{pkg, pkg + "_*.deb", &kernelDeb},
 		{"systemd-boot-efi", cache.LoaderPattern, &loaderDeb},
+		{"e2fsck-static", cache.FsckPattern, &fsckDeb}, // found in the cache by the build
 	}
 	var missing []string
 	for _, w := range want {

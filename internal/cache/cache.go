@@ -31,6 +31,9 @@ const (
 	KernelPattern = "linux-image-*-cloud-amd64_*.deb"
 	// LoaderPattern matches Debian's systemd-boot-efi packages.
 	LoaderPattern = "systemd-boot-efi_*.deb"
+	// FsckPattern matches Debian's e2fsck-static packages (a statically
+	// linked e2fsck that the guest runs on the data volume).
+	FsckPattern = "e2fsck-static_*.deb"
 )
 
 // DefaultDir returns the cache directory used when none is configured:

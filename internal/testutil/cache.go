@@ -35,6 +35,13 @@ func LoaderDeb(t testing.TB) string {
 	return cachedDeb(t, cache.LoaderPattern)
 }
 
+// FsckDeb returns the newest cached e2fsck-static package, or reports it
+// Missing.
+func FsckDeb(t testing.TB) string {
+	t.Helper()
+	return cachedDeb(t, cache.FsckPattern)
+}
+
 func cachedDeb(t testing.TB, pattern string) string {
 	t.Helper()
 	p, err := cache.Newest(DebsDir(), pattern)
