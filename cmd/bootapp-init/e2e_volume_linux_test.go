@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/bootapp/bootapp/initramfs"
+	"github.com/bootapp/bootapp/internal/deb"
 	"github.com/bootapp/bootapp/internal/guestconfig"
 	"github.com/bootapp/bootapp/internal/qemu"
 	"github.com/bootapp/bootapp/internal/testutil"
@@ -34,6 +35,10 @@ func newVolumeE2E(t *testing.T) *runtimeEnv {
 		t.Fatal(err)
 	}
 	r.bins["/app/countapp"] = b
+	// The image's e2fsck, as the builder puts it into the base segment.
+	if r.bins[e2fsckPath], err = deb.ExtractFile(r.ctx, testutil.FsckDeb(t), "sbin/e2fsck.static"); err != nil {
+		t.Fatal(err)
+	}
 	return r
 }
 
@@ -53,7 +58,7 @@ func (r *runtimeEnv) countInitramfs(t *testing.T, data guestconfig.Data) []byte 
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range append([]string{"/init", "/app/countapp"}, r.modules...) {
+	for _, p := range append([]string{"/init", "/app/countapp", e2fsckPath}, r.modules...) {
 		mode := os.FileMode(0o644)
 		if !strings.Contains(p, ".ko") {
 			mode = 0o755
@@ -136,7 +141,7 @@ func TestBootQEMUDataLifecycle(t *testing.T) {
 		v.fail(t, "second boot: count %d, want 2", n)
 	}
 	v.stop(t)
-	v.expectLog(t, "holds ext4 label \"bootapp-data\"", "data: grew /dev/nvme0n1 online from 16384 to 65536 blocks")
+	v.expectLog(t, "holds ext4 label \"bootapp-data\"", "data: e2fsck -p /dev/nvme0n1: clean", "data: grew /dev/nvme0n1 online from 16384 to 65536 blocks")
 	v.logData(t)
 	e2fsckClean(t, disk)
 	out, err := exec.Command("dumpe2fs", "-h", disk).Output()
@@ -203,6 +208,11 @@ func TestBootQEMUPowerCut(t *testing.T) {
 			return
 		}
 		acked = n
+		for _, l := range v.initLines() {
+			if strings.Contains(l, "e2fsck") || strings.Contains(l, "data: formatted") {
+				t.Logf("boot %d: %s", i+1, strings.TrimSpace(l))
+			}
+		}
 		if i == cycles {
 			v.stop(t)
 			break
