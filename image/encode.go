@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bootapp/bootapp/image/gce"
+	"github.com/bootapp/bootapp/image/ova"
 	"github.com/bootapp/bootapp/image/qcow2"
 	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/image/vhd"
@@ -39,7 +40,11 @@ var ErrSameFile = errors.New("destination is the source")
 //   - VHD: see package vhd; the virtual size is rounded up to 1 MiB. A
 //     source larger than vhd.MaxSize (2040 GiB) is refused with an error
 //     wrapping ErrBadSize, before dstPath is created.
-//   - GCE: see package gce; disk.raw in a gzip'd old-GNU sparse tar.
+//   - GCE: see package gce; disk.raw in a gzip'd old-GNU sparse tar,
+//     padded to a whole number of GiB.
+//   - OVA: see package ova; the virtual machine and its files are named
+//     after dstPath's base name up to ".ova" (ovaName), and the VMDK is
+//     staged next to dstPath while the archive is written.
 //
 // Encoding is deterministic: the same source gives the same bytes.
 func Encode(ctx context.Context, f Format, dstPath, srcPath string) (err error) {
@@ -114,6 +119,8 @@ func encodeTo(ctx context.Context, f Format, dst *os.File, src *os.File, size in
 		return vhd.WriteFixed(ctx, dst, src, size, extents, vhd.Options{})
 	case GCE:
 		return gce.Write(ctx, dst, src, size, extents, gce.Options{})
+	case OVA:
+		return ova.Write(ctx, dst, src, size, extents, ova.Options{Name: ovaName(dst.Name()), TempDir: filepath.Dir(dst.Name())})
 	}
 	return fmt.Errorf("%w %q", ErrUnknownFormat, f)
 }
@@ -131,6 +138,27 @@ func vmdkExtentName(path string) string {
 		return "disk.vmdk"
 	}
 	return base
+}
+
+// ovaName is the name an OVA gives its virtual machine and files: the
+// output's final base name up to ".ova", without leading dots, with any
+// character ova.Options.Name refuses replaced by '_'.
+func ovaName(path string) string {
+	base := filepath.Base(path)
+	if i := strings.Index(base, ".ova"); i >= 0 {
+		base = base[:i]
+	}
+	base = strings.TrimLeft(base, ".-")
+	b := []byte(base)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	if len(b) == 0 || len(b) > 80 {
+		return ova.DefaultName
+	}
+	return string(b)
 }
 
 // copySparse copies the data extents of src (nil: all of it) into dst at

@@ -50,6 +50,26 @@ func verifyEncoded(t *testing.T, f Format, img sparsetest.Image, out string) {
 		sparsetest.QemuCompare(t, img.Path, got, "raw")
 		return
 	}
+	if f == OVA {
+		x := filepath.Join(filepath.Dir(out), "extract-"+img.Name)
+		if err := os.MkdirAll(x, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(x)
+		if o, err := exec.Command("tar", "-xf", out, "-C", x).CombinedOutput(); err != nil {
+			t.Fatalf("tar -xf %s: %v\n%s", out, err, o)
+		}
+		// The VM and its files are named after the output file.
+		c := exec.Command("sha256sum", "--strict", "-c", img.Name+".mf")
+		c.Dir = x
+		if o, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("sha256sum -c: %v\n%s", err, o)
+		}
+		disk := filepath.Join(x, img.Name+"-disk1.vmdk")
+		sparsetest.QemuCompare(t, img.Path, disk, "vmdk")
+		sparsetest.QemuCheck(t, disk, "vmdk")
+		return
+	}
 	qf := qemuFormat[f]
 	info := sparsetest.QemuInfo(t, out, "-f", qf)
 	want := img.Size
@@ -276,6 +296,9 @@ func BenchmarkEncode(b *testing.B) {
 			ours := b.Elapsed().Seconds() / float64(b.N)
 			fi, _ := os.Stat(out)
 			b.ReportMetric(float64(fi.Size()), "out-bytes")
+			if f == OVA {
+				return // no reference tool: vmdk-stream's reference is its disk's
+			}
 			if f == GCE {
 				needTool(b, "tar", "tar")
 			} else {
@@ -405,3 +428,17 @@ type discardSeeker struct{}
 
 func (discardSeeker) Write(p []byte) (int, error)    { return len(p), nil }
 func (discardSeeker) Seek(int64, int) (int64, error) { return 0, nil }
+
+func TestOVAName(t *testing.T) {
+	for in, want := range map[string]string{
+		"/out/.hello.ova.tmp-123": "hello",
+		"hello.ova":               "hello",
+		"my app.ova":              "my_app",
+		".ova":                    "bootapp",
+		"/x/-web.ova":             "web",
+	} {
+		if got := ovaName(in); got != want {
+			t.Errorf("ovaName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -25,11 +25,15 @@ const (
 	// GCE is a gzip-compressed GNU tar holding disk.raw (.tar.gz), the
 	// layout Google Compute Engine image import expects.
 	GCE Format = "gce"
+	// OVA is an OVF package in one tar file (.ova) for vSphere: the OVF
+	// descriptor (UEFI, PVSCSI, vmxnet3), the disk as a streamOptimized
+	// VMDK, and a SHA-256 manifest.
+	OVA Format = "ova"
 )
 
 // Formats lists every supported format in a stable order.
 func Formats() []Format {
-	return []Format{Raw, VMDKStream, VMDKSparse, QCOW2, VHD, GCE}
+	return []Format{Raw, VMDKStream, VMDKSparse, QCOW2, VHD, GCE, OVA}
 }
 
 // ParseFormat returns the Format named s (case-insensitive). It also accepts
@@ -48,8 +52,10 @@ func ParseFormat(s string) (Format, error) {
 		return VHD, nil
 	case "gce", "tar.gz":
 		return GCE, nil
+	case "ova":
+		return OVA, nil
 	}
-	names := make([]string, 0, 6)
+	names := make([]string, 0, 7)
 	for _, f := range Formats() {
 		names = append(names, string(f))
 	}
@@ -71,6 +77,8 @@ func (f Format) Ext() string {
 		return ".vhd"
 	case GCE:
 		return ".tar.gz"
+	case OVA:
+		return ".ova"
 	}
 	return "." + string(f)
 }
