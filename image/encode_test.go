@@ -442,3 +442,30 @@ func TestOVAName(t *testing.T) {
 		}
 	}
 }
+
+// TestQCOW2OddSizeLikeQemuImg encodes a raw image whose size is not a
+// multiple of 512, with data in its last, partial sector, and checks that
+// the qcow2 has the virtual size qemu-img convert gives the same file
+// (rounded up to the sector) and the same content.
+func TestQCOW2OddSizeLikeQemuImg(t *testing.T) {
+	sparsetest.NeedQemuImg(t)
+	dir := t.TempDir()
+	img := sparsetest.Make(t, dir, "odd", 3*sparsetest.MiB+1000, []sparsetest.Write{{Off: 100, Len: 4096}, {Off: 3*sparsetest.MiB + 900, Len: 100}})
+	ours := filepath.Join(dir, "ours.qcow2")
+	if err := Encode(context.Background(), QCOW2, ours, img.Path); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(dir, "theirs.qcow2")
+	if o, err := exec.Command("qemu-img", "convert", "-f", "raw", "-O", "qcow2", img.Path, theirs).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert: %v\n%s", err, o)
+	}
+	a, b := sparsetest.QemuInfo(t, ours, "-f", "qcow2"), sparsetest.QemuInfo(t, theirs, "-f", "qcow2")
+	if a.VirtualSize != b.VirtualSize || a.VirtualSize != qcow2.VirtualSize(img.Size) || a.VirtualSize%512 != 0 {
+		t.Fatalf("virtual size: ours %d, qemu-img's %d, qcow2.VirtualSize %d", a.VirtualSize, b.VirtualSize, qcow2.VirtualSize(img.Size))
+	}
+	if o, err := exec.Command("qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", ours, theirs).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img compare ours theirs: %v\n%s", err, o)
+	}
+	sparsetest.QemuCompare(t, img.Path, ours, "qcow2")
+	sparsetest.QemuCheck(t, ours, "qcow2")
+}
