@@ -543,6 +543,19 @@ func (r *resolver) host(p string) (string, bool) {
 	return filepath.Join(r.o.Root, filepath.FromSlash(p)), false
 }
 
+// mountParent reports whether guest path p is a directory above one of
+// the mounts (and not itself below one): it exists in the guest whatever
+// the root holds there.
+func (r *resolver) mountParent(p string) bool {
+	for g := range r.o.Mounts {
+		g = cleanGuest(g)
+		if g != p && strings.HasPrefix(g, p+"/") || p == "/" {
+			return true
+		}
+	}
+	return false
+}
+
 // glob returns the guest paths that match the guest pattern pat
 // (path.Match syntax), sorted, resolving directories inside the root as
 // walk does: unlike filepath.Glob, a symbolic link never leads out of it.
@@ -610,6 +623,10 @@ func (r *resolver) walk(p string) (string, error) {
 			continue
 		}
 		next := path.Join(cur, c)
+		if r.mountParent(next) {
+			cur = next
+			continue
+		}
 		host, mounted := r.host(next)
 		fi, err := os.Lstat(host)
 		if err != nil {
