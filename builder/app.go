@@ -3,10 +3,13 @@ package builder
 import (
 	"debug/elf"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bootapp/bootapp/internal/elfdeps"
 )
 
 // appLayout is the resolved app: what to copy into the initramfs and where
@@ -19,9 +22,18 @@ type appLayout struct {
 	entry string
 	// guestPath is the entrypoint's absolute path in the guest.
 	guestPath string
+	// closure is what a dynamically linked app needs from the sysroot
+	// (and App.ExtraFiles); nil for a static app without extra files.
+	closure *elfdeps.Closure
+	// system holds the system files (CA bundle, time zones, /etc),
+	// settled by resolveSystem.
+	system *systemFiles
+	// notes are progress lines about the app, for the build's log.
+	notes []string
 }
 
-// resolveApp checks the app path and its entrypoint.
+// resolveApp checks the app path and its entrypoint, and resolves the
+// libraries of a dynamically linked one (what it found is in notes).
 func resolveApp(a App) (*appLayout, error) {
 	fi, err := os.Stat(a.Path)
 	if err != nil {
@@ -54,13 +66,18 @@ func resolveApp(a App) (*appLayout, error) {
 	if l.isDir {
 		field = "app.entrypoint"
 	}
-	if err := checkExecutable(field, l.entry); err != nil {
+	dynamic, err := checkExecutable(field, l.entry)
+	if err != nil {
 		return nil, err
 	}
 	if l.isDir {
 		if err := checkGuestExecutable(a.Path, l.entry); err != nil {
 			return nil, err
 		}
+	}
+	logf := func(format string, args ...any) { l.notes = append(l.notes, fmt.Sprintf(format, args...)) }
+	if l.closure, err = resolveClosure(a, l, dynamic, logf); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -155,37 +172,38 @@ func checkGuestExecutable(root, entry string) error {
 	return nil
 }
 
-// checkExecutable makes sure path is an x86_64 Linux ELF executable that
-// needs no dynamic loader: the guest has no libc. Errors name field.
-func checkExecutable(field, path string) error {
+// checkExecutable makes sure path is an x86_64 Linux ELF executable, and
+// reports whether it is dynamically linked (has a PT_INTERP: its loader
+// and libraries come from the sysroot). Errors name field.
+func checkExecutable(field, path string) (dynamic bool, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return fieldErr(ErrNotFound, field, "app entrypoint %s does not exist", path)
+			return false, fieldErr(ErrNotFound, field, "app entrypoint %s does not exist", path)
 		}
-		return fieldErr(err, field, "app entrypoint: %v", err)
+		return false, fieldErr(err, field, "app entrypoint: %v", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return fieldErr(ErrBadApp, field, "app entrypoint %s: not a regular file", path)
+		return false, fieldErr(ErrBadApp, field, "app entrypoint %s: not a regular file", path)
 	}
 	f, err := elf.Open(path)
 	if err != nil {
-		return fieldErr(ErrBadApp, field, "app entrypoint %s: not an ELF executable (%v); bootapp boots Linux executables: build with GOOS=linux GOARCH=amd64", path, err)
+		return false, fieldErr(ErrBadApp, field, "app entrypoint %s: not an ELF executable (%v); bootapp boots Linux executables: build with GOOS=linux GOARCH=amd64", path, err)
 	}
 	defer f.Close()
 	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
-		return fieldErr(ErrBadApp, field, "app entrypoint %s: built for %s, the image is x86_64: rebuild with GOARCH=amd64", path, f.Machine)
+		return false, fieldErr(ErrBadApp, field, "app entrypoint %s: built for %s, the image is x86_64: rebuild for x86_64 (Go: GOARCH=amd64), or take the amd64 build of the program", path, f.Machine)
 	}
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return fieldErr(ErrBadApp, field, "app entrypoint %s: ELF type %s is not an executable", path, f.Type)
+		return false, fieldErr(ErrBadApp, field, "app entrypoint %s: ELF type %s is not an executable", path, f.Type)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
-			return fieldErr(ErrBadApp, field, "app entrypoint %s: dynamically linked (needs a loader and libc the image does not have): build a static binary, e.g. CGO_ENABLED=0 go build", path)
+			dynamic = true
 		}
 	}
 	if f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
-		return fieldErr(ErrBadApp, field, "app entrypoint %s: built for %s, not Linux: rebuild with GOOS=linux", path, f.OSABI)
+		return false, fieldErr(ErrBadApp, field, "app entrypoint %s: built for %s, not Linux: rebuild with GOOS=linux", path, f.OSABI)
 	}
-	return nil
+	return dynamic, nil
 }

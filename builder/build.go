@@ -56,6 +56,9 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, n := range app.notes {
+		logf("%s", n)
+	}
 	debPath, err := resolveKernel(ctx, &s)
 	if err != nil {
 		return nil, err
@@ -66,6 +69,9 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 	}
 	keptData, newData, err := planDataVolume(&s)
 	if err != nil {
+		return nil, err
+	}
+	if app.system, err = resolveSystem(ctx, &s); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {

@@ -1,6 +1,7 @@
 package builder
 
 import (
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -35,6 +36,9 @@ const (
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
+// tzRE matches IANA time zone names (Europe/Berlin, Etc/GMT+5, UTC).
+var tzRE = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
+
 // DefaultCacheDir returns the cache directory used when Spec.CacheDir is
 // empty: $BOOTAPP_CACHE, else $XDG_CACHE_HOME/bootapp, else
 // ~/.cache/bootapp.
@@ -45,7 +49,7 @@ func DefaultCacheDir() string { return cache.DefaultDir() }
 // system. Errors wrap ErrInvalidSpec and name the field.
 func (s Spec) WithDefaults() (Spec, error) {
 	if s.App.Path == "" {
-		return s, specErr("app.path", "no app given: pass the app's static executable or its directory")
+		return s, specErr("app.path", "no app given: pass the app's executable or its directory")
 	}
 	if s.Name == "" {
 		base := filepath.Base(filepath.Clean(s.App.Path))
@@ -167,6 +171,19 @@ func (s Spec) WithDefaults() (Spec, error) {
 	for _, n := range s.Network.NTP {
 		if n == "" || strings.ContainsAny(n, " \t\n/\x00") {
 			return s, specErr("network.ntp", "%q is not a host name or address", n)
+		}
+	}
+	for _, p := range s.App.ExtraFiles {
+		if _, err := path.Match(p, ""); err != nil || p == "" || strings.ContainsRune(p, 0) {
+			return s, specErr("app.extra_files", "%q is not a path or glob pattern inside the sysroot", p)
+		}
+	}
+	for _, z := range s.System.Timezones {
+		if z == TimezonesAll && len(s.System.Timezones) == 1 {
+			continue
+		}
+		if !tzRE.MatchString(z) || strings.Contains(z, "..") {
+			return s, specErr("system.timezones", "%q is not a time zone name such as Europe/Berlin or UTC (or %q alone for every zone)", z, TimezonesAll)
 		}
 	}
 	switch s.App.Restart {

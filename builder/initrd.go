@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,8 +84,11 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
 	}
 	st := &stagedInitramfs{File: f, modPaths: modPaths, config: cfgJSON}
+	// Every entry after the guest configuration is the app's: /app, and
+	// the libraries and system files it needs.
+	recording := false
 	record := func(e initramfs.Entry) {
-		if e.Name == appInstallDir || strings.HasPrefix(e.Name, appInstallDir+"/") {
+		if recording {
 			st.app = append(st.app, guestEntry(e))
 		}
 	}
@@ -95,9 +99,17 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	if err := w.WriteFile(guestconfig.Path, 0o644, cfgJSON); err != nil {
 		return nil, err
 	}
+	recording = true
 	hostSum, err := writeApp(ctx, w, s.App, app, logf)
 	if err != nil {
 		return nil, err
+	}
+	iw := newImageWriter(w, append([]string{appInstallDir, guestDir(guestconfig.Path), guestDir(guestconfig.DriversPath)}, modPaths...))
+	if err := writeSystem(iw, app.system); err != nil {
+		return nil, err
+	}
+	if err := writeClosure(ctx, iw, app.closure); err != nil {
+		return nil, fieldErr(err, "app.path", "%v", err)
 	}
 	if err := w.Close(); err != nil {
 		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
@@ -120,7 +132,7 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 		App: guestconfig.App{
 			Path: app.guestPath,
 			Args: s.App.Args,
-			Env:  s.App.Env,
+			Env:  appEnv(s.App.Env, app),
 			Dir:  s.App.WorkDir,
 			UID:  defaultAppUID,
 			GID:  defaultAppUID,
@@ -152,6 +164,21 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 		cfg.Network.Static, _ = ParseStatic(s.Network.Static) // checked by WithDefaults
 	}
 	return cfg
+}
+
+// appEnv returns the app's environment: env, plus LD_LIBRARY_PATH when
+// the app's libraries were found in directories that the dynamic loader
+// finds only through an ld.so.cache, which the image does not have.
+func appEnv(env []string, app *appLayout) []string {
+	if app.closure == nil || len(app.closure.LibraryPath) == 0 {
+		return env
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
+			return env
+		}
+	}
+	return append(slices.Clip(env), "LD_LIBRARY_PATH="+strings.Join(app.closure.LibraryPath, ":"))
 }
 
 // ParseStatic parses a static address, Network.Static:

@@ -56,6 +56,10 @@ type Spec struct {
 	// every interface, no time service unless the cloud has one).
 	Network Network `json:"network,omitzero"`
 
+	// System configures the files programs expect of a machine besides
+	// their own: the CA certificates and the time zones.
+	System System `json:"system,omitzero"`
+
 	// Compression of the initramfs: "none" (default), "zstd", "xz" or
 	// "gzip". Uncompressed boots fastest: under emulation the kernel
 	// spends about 0.4 s unpacking a zstd initramfs (xz: 1.4 s), while
@@ -93,7 +97,8 @@ type Spec struct {
 
 // App describes the application and how it is started.
 type App struct {
-	// Path is a static executable or a directory holding the app.
+	// Path is an executable (static, or dynamically linked against the
+	// libraries of Sysroot) or a directory holding the app.
 	Path string `json:"path"`
 	// Entrypoint is the executable to start, relative to Path when Path
 	// is a directory. Ignored when Path is a file.
@@ -120,6 +125,21 @@ type App struct {
 	RestartLimit int `json:"restart_limit,omitempty"`
 	// RestartWindow is the period RestartLimit counts in. Default: 60s.
 	RestartWindow time.Duration `json:"restart_window,omitempty"`
+	// Sysroot is the directory that stands for the guest's "/" when the
+	// libraries of a dynamically linked app are looked up: the dynamic
+	// loader (PT_INTERP), the DT_NEEDED libraries found as glibc's ld.so
+	// finds them (RPATH, RUNPATH, /etc/ld.so.conf, the default
+	// directories) and glibc's NSS and gconv modules are copied into the
+	// image at the same paths, symbolic links kept. Default: "/", the
+	// build host; give the root of another system (a debootstrap or
+	// container image tree) to build for it. Static apps need none.
+	Sysroot string `json:"sysroot,omitempty"`
+	// ExtraFiles lists more files, directories (copied whole) or glob
+	// patterns, paths inside Sysroot, copied into the image at the same
+	// paths: plugins the app loads with dlopen, more gconv modules,
+	// configuration it reads from /etc or /usr/share. ELF objects among
+	// them get their libraries too.
+	ExtraFiles []string `json:"extra_files,omitempty"`
 	// KeepDebug copies the executable unchanged. By default DWARF debug
 	// sections are stripped from it (stack traces keep file:line, which
 	// Go stores in .gopclntab), which makes images about a third smaller.
@@ -195,6 +215,28 @@ type Network struct {
 	// cloud's time service when the guest recognises the cloud (AWS
 	// 169.254.169.123, GCP metadata.google.internal), else none.
 	NTP []string `json:"ntp,omitempty"`
+}
+
+// System configures the system files of the image. Every image has
+// /etc/nsswitch.conf (files and dns), /etc/passwd and /etc/group with root
+// and nobody (the guest adds the app's user), and, unless CACertificates
+// is "none", a CA bundle at /etc/ssl/certs/ca-certificates.crt where Go,
+// OpenSSL, GnuTLS, curl and Python look for it, also named
+// /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/cert.pem and OpenSSL's
+// /usr/lib/ssl/cert.pem.
+type System struct {
+	// CACertificates is a PEM file of the CA certificates the image
+	// trusts, or "none". Default: the Mozilla roots of the newest
+	// Debian ca-certificates package in CacheDir/debs (`mkbootapp
+	// fetch` downloads it), concatenated as update-ca-certificates does:
+	// the same image from the same cache on any build host.
+	CACertificates string `json:"ca_certificates,omitempty"`
+	// Timezones lists the IANA time zones ("Europe/Berlin", "UTC")
+	// copied into /usr/share/zoneinfo from the newest Debian tzdata
+	// package in CacheDir/debs, or is ["all"] for all of them (1.4 MB).
+	// Default: none; the machine's local time is UTC either way, and the
+	// app chooses a zone with TZ or by name.
+	Timezones []string `json:"timezones,omitempty"`
 }
 
 // HealthCheck tells when a booted app is healthy: an HTTP GET of Path on
@@ -308,9 +350,10 @@ type AppInput struct {
 	Path string `json:"path"`
 	// Entrypoint is the guest path of the executable the init starts.
 	Entrypoint string `json:"entrypoint"`
-	// Files lists every entry below /app in the image, in archive order:
-	// the directory itself, the app's directories, files and symbolic
-	// links.
+	// Files lists every entry of the app in the image, in archive order:
+	// /app itself with the app's directories, files and symbolic links,
+	// then the system files (CA bundle, /etc files, time zones) and the
+	// libraries of a dynamically linked app with their links.
 	Files []GuestFile `json:"files"`
 }
 

@@ -91,6 +91,9 @@ func Packages(ctx context.Context, o Options) (kernelDeb, loaderDeb string, err 
 			fmt.Fprintf(o.Progress, "downloaded: %s\n", p)
 		}
 	}
+	if err := fetchSystem(ctx, dir, o.Progress); err != nil {
+		return "", "", err
+	}
 	return kernelDeb, loaderDeb, nil
 }
 

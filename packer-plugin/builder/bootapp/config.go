@@ -33,7 +33,8 @@ import (
 type Config struct {
 	common.PackerConfig `mapstructure:",squash"`
 
-	// The application to boot: a static executable, or a directory holding
+	// The application to boot: an executable (static, or dynamically linked:
+	// its loader and libraries come from `sysroot`), or a directory holding
 	// the app (then `entrypoint` names the executable inside it). Required.
 	AppPath string `mapstructure:"app_path" required:"true"`
 	// The executable to start, relative to `app_path` when that is a
@@ -70,6 +71,23 @@ type Config struct {
 	// are stripped (stack traces keep file:line), which makes the image
 	// about a third smaller for a typical Go binary.
 	KeepDebug bool `mapstructure:"keep_debug"`
+	// Root directory the loader and libraries of a dynamically linked app
+	// are taken from, found as glibc's ld.so finds them. Defaults to "/",
+	// the build host.
+	Sysroot string `mapstructure:"sysroot"`
+	// Files, directories or glob patterns inside `sysroot` copied into the
+	// image at the same paths (plugins the app loads with dlopen, more
+	// gconv modules); ELF objects among them get their libraries too.
+	ExtraFiles []string `mapstructure:"extra_files"`
+	// PEM file of the CA certificates the image trusts
+	// (/etc/ssl/certs/ca-certificates.crt and its usual other names), or
+	// "none". Defaults to the Mozilla roots of Debian's ca-certificates
+	// package in `cache_dir`/debs.
+	CACertificates string `mapstructure:"ca_certificates"`
+	// Time zones copied into /usr/share/zoneinfo from Debian's tzdata
+	// package in `cache_dir`/debs, e.g. ["Europe/Berlin", "UTC"], or
+	// ["all"]. Defaults to none (the machine's time is UTC either way).
+	Timezones []string `mapstructure:"timezones"`
 
 	// Base name of the output files: NAME.raw, NAME-data.raw. Defaults to
 	// the name of the app file or directory.
@@ -292,6 +310,8 @@ func (c *Config) prepareApp(v *validator) {
 		StopTimeout: c.StopTimeout,
 		Restart:     c.Restart,
 		KeepDebug:   c.KeepDebug,
+		Sysroot:     c.Sysroot,
+		ExtraFiles:  c.ExtraFiles,
 	}
 	switch fi, err := os.Stat(c.AppPath); {
 	case c.AppPath == "":
@@ -355,6 +375,7 @@ func (c *Config) prepareApp(v *validator) {
 	app.RestartLimit, app.RestartWindow = c.RestartLimit, c.RestartWindow
 	c.spec.App = app
 	c.spec.Network = builder.Network{Static: c.NetworkStatic, NTP: c.NTPServers}
+	c.spec.System = builder.System{CACertificates: c.CACertificates, Timezones: c.Timezones}
 }
 
 // prepareSources validates the kernel and boot loader options.
@@ -597,6 +618,10 @@ var specFields = map[string]string{
 	"network.static":            "network_static",
 	"network.ntp":               "ntp_servers",
 	"app.keep_debug":            "keep_debug",
+	"app.sysroot":               "sysroot",
+	"app.extra_files":           "extra_files",
+	"system.ca_certificates":    "ca_certificates",
+	"system.timezones":          "timezones",
 	"kernel.deb":                "kernel_path",
 	"kernel.url":                "kernel_url",
 	"kernel.checksum":           "kernel_checksum",

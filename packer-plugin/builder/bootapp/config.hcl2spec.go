@@ -31,6 +31,10 @@ type FlatConfig struct {
 	NetworkStatic          *string                `mapstructure:"network_static" cty:"network_static" hcl:"network_static"`
 	NTPServers             []string               `mapstructure:"ntp_servers" cty:"ntp_servers" hcl:"ntp_servers"`
 	KeepDebug              *bool                  `mapstructure:"keep_debug" cty:"keep_debug" hcl:"keep_debug"`
+	Sysroot                *string                `mapstructure:"sysroot" cty:"sysroot" hcl:"sysroot"`
+	ExtraFiles             []string               `mapstructure:"extra_files" cty:"extra_files" hcl:"extra_files"`
+	CACertificates         *string                `mapstructure:"ca_certificates" cty:"ca_certificates" hcl:"ca_certificates"`
+	Timezones              []string               `mapstructure:"timezones" cty:"timezones" hcl:"timezones"`
 	ImageName              *string                `mapstructure:"image_name" cty:"image_name" hcl:"image_name"`
 	KernelPath             *string                `mapstructure:"kernel_path" cty:"kernel_path" hcl:"kernel_path"`
 	KernelURL              *string                `mapstructure:"kernel_url" cty:"kernel_url" hcl:"kernel_url"`
@@ -92,6 +96,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"network_static":             &hcldec.AttrSpec{Name: "network_static", Type: cty.String, Required: false},
 		"ntp_servers":                &hcldec.AttrSpec{Name: "ntp_servers", Type: cty.List(cty.String), Required: false},
 		"keep_debug":                 &hcldec.AttrSpec{Name: "keep_debug", Type: cty.Bool, Required: false},
+		"sysroot":                    &hcldec.AttrSpec{Name: "sysroot", Type: cty.String, Required: false},
+		"extra_files":                &hcldec.AttrSpec{Name: "extra_files", Type: cty.List(cty.String), Required: false},
+		"ca_certificates":            &hcldec.AttrSpec{Name: "ca_certificates", Type: cty.String, Required: false},
+		"timezones":                  &hcldec.AttrSpec{Name: "timezones", Type: cty.List(cty.String), Required: false},
 		"image_name":                 &hcldec.AttrSpec{Name: "image_name", Type: cty.String, Required: false},
 		"kernel_path":                &hcldec.AttrSpec{Name: "kernel_path", Type: cty.String, Required: false},
 		"kernel_url":                 &hcldec.AttrSpec{Name: "kernel_url", Type: cty.String, Required: false},
