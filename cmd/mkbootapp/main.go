@@ -45,5 +45,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newBuildCmd(), newFetchCmd(), newRunCmd(), newCheckCmd())
+	root.AddCommand(newPublishCmd())
 	return root
 }
