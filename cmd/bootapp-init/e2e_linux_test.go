@@ -151,7 +151,7 @@ func TestBootQEMUFatal(t *testing.T) {
 	e.writeInitrd(t, initrd, cfg)
 	vm := startVM(e.ctx, t, e.dir, e.kernel, initrd, "")
 	vm.waitExit(t, 60*time.Second)
-	vm.expectLog(t, `fatal: data volume: data volume not found: no ext4 filesystem labelled "bootapp-data"`, "power off")
+	vm.expectLog(t, `fatal: data volume: data volume not found: no ext4 file system with label "bootapp-data" and no blank disk; block devices: none`, "power off")
 	if strings.Contains(vm.serial.String(), "Kernel panic") {
 		vm.fail(t, "the kernel panicked")
 	}

@@ -174,7 +174,7 @@ func TestBootQEMUDataRefused(t *testing.T) {
 		v.fail(t, "the guest did not power off")
 	}
 	msg, ok := qemu.GuestFatal(v.console.String())
-	if !ok || !strings.Contains(msg, "vda: vfat (FAT16)") || !strings.Contains(msg, "no blank disk") {
+	if !ok || !strings.Contains(msg, "no blank disk; block devices: vda: vfat (FAT16)") {
 		v.fail(t, "fatal line %q (found %v), want one naming vda's vfat", msg, ok)
 	}
 	t.Logf("fatal: %s", msg)

@@ -102,7 +102,7 @@ func chooseVolume(devs []*blockDev, sel volumeSel, final bool) (*blockDev, volum
 			}
 		}
 		if final {
-			return nil, actionWait, fmt.Errorf("%w: no disk with serial %q among %s", errNoVolume, sel.serial, describe(devs))
+			return nil, actionWait, fmt.Errorf("%w: no disk with serial %q; block devices: %s", errNoVolume, sel.serial, describe(devs))
 		}
 		return nil, actionWait, nil
 	}
@@ -131,13 +131,13 @@ func chooseVolume(devs []*blockDev, sel volumeSel, final bool) (*blockDev, volum
 		return nil, actionWait, fmt.Errorf("%w: no ext4 file system with %s, and %d blank disks (%s): not guessing which to format; select the volume by serial",
 			errRefused, sel, len(blank), describe(blank))
 	}
-	return nil, actionWait, fmt.Errorf("%w: no ext4 file system with %s and no blank disk among %s", errNoVolume, sel, describe(devs))
+	return nil, actionWait, fmt.Errorf("%w: no ext4 file system with %s and no blank disk; block devices: %s", errNoVolume, sel, describe(devs))
 }
 
 // describe lists devices with their content for an error message.
 func describe(devs []*blockDev) string {
 	if len(devs) == 0 {
-		return "no block devices"
+		return "none"
 	}
 	var parts []string
 	for _, d := range devs {
