@@ -534,3 +534,45 @@ func writeRecord(res *builder.Result, r *Result) (string, error) {
 	}
 	return path, nil
 }
+
+// Validate checks the options that need neither the build nor the cloud
+// (region and AMI name syntax, tags, endpoints, concurrency, credentials
+// given in pairs), so that a front door can refuse them early. Its error
+// is an *OptionError.
+func (o Options) Validate() error { return checkOptions(&o) }
+
+// Unpublish deregisters the image of r and deletes its snapshots (what
+// Publish created), with the credentials and endpoints of o. Resources
+// already gone are not an error.
+func Unpublish(ctx context.Context, o Options, r *Result) error {
+	if err := checkOptions(&o); err != nil {
+		return err
+	}
+	if o.Region == "" {
+		o.Region = r.Region
+	}
+	p, err := connect(ctx, o)
+	if err != nil {
+		return err
+	}
+	if r.ImageID != "" {
+		p.images = []string{r.ImageID}
+	}
+	for _, id := range []string{r.SnapshotID, r.DataSnapshotID} {
+		if id != "" {
+			p.snapshots = append(p.snapshots, id)
+		}
+	}
+	var errs []error
+	for _, id := range p.images {
+		if _, err := p.ec2.DeregisterImage(ctx, &ec2.DeregisterImageInput{ImageId: sdkaws.String(id)}); err != nil && apiCode(err) != "InvalidAMIID.NotFound" && apiCode(err) != "InvalidAMIID.Unavailable" {
+			errs = append(errs, fmt.Errorf("deregister image %s: %w", id, err))
+		}
+	}
+	for _, id := range p.snapshots {
+		if _, err := p.ec2.DeleteSnapshot(ctx, &ec2.DeleteSnapshotInput{SnapshotId: sdkaws.String(id)}); err != nil && apiCode(err) != "InvalidSnapshot.NotFound" {
+			errs = append(errs, fmt.Errorf("delete snapshot %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}

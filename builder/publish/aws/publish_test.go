@@ -488,3 +488,27 @@ func TestBlockIndexes(t *testing.T) {
 		}
 	}
 }
+
+func TestUnpublish(t *testing.T) {
+	awstest.IsolateEnv(t)
+	s := awstest.New(t, region)
+	res := testBuild(t)
+	o := testOptions(s)
+	o.DataVolume = true
+	r, err := Publish(context.Background(), res, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Unpublish(context.Background(), o, r); err != nil {
+		t.Fatalf("Unpublish: %v", err)
+	}
+	if len(s.Snapshots())+len(s.Images()) != 0 {
+		t.Errorf("left: %v %v", keys(s.Snapshots()), keys(s.Images()))
+	}
+	if err := Unpublish(context.Background(), o, r); err != nil {
+		t.Errorf("second Unpublish: %v", err)
+	}
+	if err := (Options{Region: "nowhere"}).Validate(); err == nil {
+		t.Error("Validate accepted region nowhere")
+	}
+}
