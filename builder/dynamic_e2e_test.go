@@ -1,0 +1,162 @@
+package builder
+
+import (
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/bootapp/bootapp/internal/testutil"
+)
+
+// TestEndToEndDynamic boots a dynamically linked app: a cgo Go HTTP
+// server (testdata/cgoapp, linked against the build host's glibc) whose
+// /machine handler reports what it finds of its machine through glibc and
+// Go. It must answer over HTTP, see the system CA roots (more than 100),
+// resolve localhost with glibc's resolver (nsswitch.conf, /etc/hosts),
+// find its own user and root through NSS, load a time zone it was given,
+// keep its count on the data volume across a reboot and stop cleanly on
+// ACPI power-off.
+func TestEndToEndDynamic(t *testing.T) {
+	e2e(t)
+	testutil.NeedCommand(t, "gcc", "apt-get install -y gcc")
+	cache, kdeb, ldeb := testInputs(t)
+	app := testutil.StaticBinary(t, "./testdata/cgoapp", testutil.BuildOptions{Env: []string{"CGO_ENABLED=1"}})
+	if f, err := elf.Open(app); err != nil {
+		t.Fatal(err)
+	} else {
+		dynamic := false
+		for _, p := range f.Progs {
+			dynamic = dynamic || p.Type == elf.PT_INTERP
+		}
+		f.Close()
+		if !dynamic {
+			t.Fatalf("%s is not dynamically linked", app)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	var progress testutil.SyncBuffer
+	res, err := Build(context.Background(), Spec{
+		App:        App{Path: app, Ports: []int{8080}},
+		Kernel:     KernelSource{Deb: kdeb},
+		Bootloader: ldeb,
+		CacheDir:   cache,
+		OutputDir:  out,
+		DataVolume: DataVolume{Size: 64 << 20},
+		System:     System{Timezones: []string{"Europe/Berlin"}},
+		Progress:   &progress,
+	})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	t.Logf("build:\n%s", progress.String())
+	boot := fileByRole(t, res, RoleBoot, image.Raw)
+	data := fileByRole(t, res, RoleData, image.Raw)
+	listed := map[string]bool{}
+	for _, f := range res.Inputs.App.Files {
+		listed[f.Path] = true
+	}
+	for _, p := range []string{"/app/cgoapp", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64", "/usr/lib64/ld-linux-x86-64.so.2", caBundlePath, "/usr/share/zoneinfo/Europe/Berlin"} {
+		if !listed[p] {
+			t.Errorf("the manifest's app files do not list %s", p)
+		}
+	}
+
+	machine := bootDynamic(t, boot, data, 8080)
+	t.Logf("/machine: %v", machine)
+	if n, _ := machine["roots"].(float64); n <= 100 {
+		t.Errorf("the app sees %v system CA roots, want more than 100 (%v)", machine["roots"], machine["roots_error"])
+	}
+	if machine["user"] != "app" || machine["root"] != "root" {
+		t.Errorf("NSS user lookups: user %v (%v), uid 0 %v", machine["user"], machine["user_error"], machine["root"])
+	}
+	if addrs := fmt.Sprint(machine["localhost"]); !strings.Contains(addrs, "127.0.0.1") {
+		t.Errorf("glibc resolver: localhost is %v (%v)", machine["localhost"], machine["localhost_error"])
+	}
+	if machine["zone"] != "Europe/Berlin" {
+		t.Errorf("time zone: %v (%v)", machine["zone"], machine["zone_error"])
+	}
+	if machine["tmp_error"] != nil || machine["home"] != "/data" {
+		t.Errorf("/tmp: %v, HOME %v", machine["tmp_error"], machine["home"])
+	}
+	// The count went to 2 in the first boot and continues from the data
+	// volume.
+	bootAndCount(t, boot, data, 3, 8080)
+	checkFilesystems(t, boot.Path, data.Path)
+}
+
+// bootDynamic boots the image, counts twice (1, 2), returns what
+// /machine reports, and powers the VM off through ACPI, checking that the
+// app got SIGTERM and the guest shut down cleanly.
+func bootDynamic(t *testing.T, boot, data File, port int) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	vm, err := qemu.Start(ctx, qemu.Config{
+		Disks: []qemu.Disk{
+			{Path: boot.Path, Format: boot.Format, ReadOnly: true},
+			{Path: data.Path, Format: data.Format},
+		},
+		Forwards: []qemu.Forward{{GuestPort: port}},
+	})
+	if err != nil {
+		t.Fatalf("start QEMU: %v", err)
+	}
+	defer vm.Kill()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf(format+"\n--- serial console ---\n%s", append(args, vm.ConsoleTail())...)
+	}
+	base := "http://" + vm.Forwarded(port)
+	if err := qemu.WaitHTTP(ctx, base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
+		fail("app never became healthy: %v", err)
+	}
+	get := func(p string) []byte {
+		t.Helper()
+		resp, err := http.Get(base + p)
+		if err != nil {
+			fail("GET %s: %v", p, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			fail("GET %s = %d %q", p, resp.StatusCode, b)
+		}
+		return b
+	}
+	for i := 1; i <= 2; i++ {
+		if got, want := string(get("/")), fmt.Sprintf("count: %d\n", i); got != want {
+			fail("GET / = %q, want %q", got, want)
+		}
+	}
+	var m map[string]any
+	if err := json.Unmarshal(get("/machine"), &m); err != nil {
+		fail("/machine: %v", err)
+	}
+	if err := vm.Powerdown(ctx); err != nil {
+		fail("ACPI power down: %v", err)
+	}
+	select {
+	case <-vm.Done():
+	case <-time.After(60 * time.Second):
+		fail("QEMU did not exit within 60s of system_powerdown")
+	}
+	if err := vm.Wait(); err != nil {
+		fail("QEMU exit: %v", err)
+	}
+	log := vm.ConsoleTail()
+	for _, want := range []string{"SIGTERM: shutting down", "unmount"} {
+		if !strings.Contains(log, want) {
+			fail("console log has no %q: the app or the init did not shut down cleanly", want)
+		}
+	}
+	return m
+}
