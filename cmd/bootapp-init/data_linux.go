@@ -105,6 +105,9 @@ func (in *initProc) prepareVolume(ctx context.Context) (*mountedDev, error) {
 	}
 	dev := &mountedDev{blockDev: d, path: filepath.Join(realBlockEnv.devDir, d.name)}
 	if action == actionFormat {
+		if d.size < ext4.MinSize {
+			return nil, fmt.Errorf("%w: %s is blank but only %d KiB: too small for ext4 (at least %d KiB)", errRefused, d, d.size>>10, ext4.MinSize>>10)
+		}
 		in.log.Printf("data: %s is blank (zeros in its first and last MiB): formatting it ext4, label %q", d, sel.label)
 		info, err := formatBlank(ctx, realBlockEnv, d, sel)
 		if err != nil {

@@ -122,7 +122,8 @@ func TestBootQEMUDataLifecycle(t *testing.T) {
 	r := newVolumeE2E(t)
 	qemuImg := testutil.NeedCommand(t, "qemu-img", "apt-get install -y qemu-utils (or make deps)")
 	disk := blankDisk(t, r.dir, "data.raw", 64<<20)
-	initrd := r.countInitramfs(t, guestconfig.Data{Label: "bootapp-data", Serial: "vol-0123456789abcdef0", MountPoint: "/data", Required: true, WaitSeconds: 10})
+	initrd := r.countInitramfs(t, guestconfig.Data{Label: "bootapp-data", Serial: "vol-0123456789abcdef0", MountPoint: "/data", Required: true, WaitSeconds: 10,
+		MountOptions: []string{"noatime", "lazytime", "commit=30", "errors=remount-ro"}})
 
 	v := r.boot(t, initrd, disk, nvmeData("vol0123456789abcdef0"))
 	v.waitHealthy(t, 3*time.Minute)
@@ -181,6 +182,22 @@ func TestBootQEMUDataRefused(t *testing.T) {
 	if sum() != before {
 		t.Error("the FAT disk was written")
 	}
+}
+
+// TestBootQEMUDataOptional boots with the optional volume unusable (the
+// only disk is blank but too small for ext4): the app runs on a tmpfs, and
+// the init says loudly that its data will be lost.
+func TestBootQEMUDataOptional(t *testing.T) {
+	r := newVolumeE2E(t)
+	initrd := r.countInitramfs(t, guestconfig.Data{Label: "bootapp-data", MountPoint: "/data", WaitSeconds: 2})
+	v := r.boot(t, initrd, blankDisk(t, r.dir, "tiny.raw", 4<<20), nil)
+	v.waitHealthy(t, 3*time.Minute)
+	if n := v.hit(t); n != 1 {
+		v.fail(t, "count %d, want 1", n)
+	}
+	v.stop(t)
+	v.expectLog(t, "data: WARNING: data volume refused: vda is blank but only 4096 KiB: too small for ext4", "data: WARNING: the volume is optional: /data is a tmpfs, and everything written there is LOST at power-off")
+	v.logData(t)
 }
 
 // TestBootQEMUPowerCut kills QEMU (SIGKILL) while the app appends and
