@@ -22,6 +22,7 @@ have readelf || need+=(binutils)
 have python3 || need+=(python3)
 have dpkg-deb || need+=(dpkg)
 have curl || need+=(curl)
+have gcc || need+=(gcc libc6-dev zlib1g-dev) # the dynamically linked test apps (cgo, C)
 [ -x /usr/bin/time ] || need+=(time)
 
 sudo=""

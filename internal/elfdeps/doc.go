@@ -44,7 +44,7 @@
 // name them), and iconv's gconv configuration (gconv-modules,
 // gconv-modules.cache, gconv-modules.d) with the modules of the common
 // Unicode and Western European encodings (UTF-7, UTF-16, UTF-32, UNICODE,
-// ISO-8859-1, ISO-8859-15, CP1252): about 140 KB, where all of gconv is
+// ISO-8859-1, ISO-8859-15, CP1252): about 220 KB, where all of gconv is
 // 8 MB. UTF-8, ASCII and UCS-2/4 conversions are built into libc. A
 // program that needs other encodings names their modules in
 // Options.Extra, which adds files and globs (relative to the root) and
