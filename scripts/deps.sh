@@ -43,3 +43,6 @@ if ! apt-cache show systemd-boot-efi >/dev/null 2>&1; then
   $sudo apt-get update -qq
 fi
 go run ./cmd/mkbootapp fetch
+# Debian's generic kernel too: the hardware tests boot its e1000/AHCI
+# drivers, which the cloud kernel lacks.
+go run ./cmd/mkbootapp fetch --kernel-package linux-image-amd64 >/dev/null
