@@ -16,6 +16,7 @@ import (
 
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/internal/qemu"
+	"github.com/bootapp/bootapp/internal/cache"
 	"github.com/bootapp/bootapp/internal/testutil"
 	"github.com/bootapp/bootapp/kernel"
 )
@@ -218,8 +219,13 @@ func genericKernelDeb(t *testing.T) string {
 	matches = slices.DeleteFunc(matches, func(p string) bool { return strings.Contains(filepath.Base(p), "-cloud-") })
 	if len(matches) == 0 {
 		testutil.Missing(t, "Debian's generic kernel package linux-image-*-amd64 in "+testutil.DebsDir(),
-			"go run ./cmd/mkbootapp fetch --kernel-package linux-image-amd64")
+			"make deps (or go run ./cmd/mkbootapp fetch --kernel-package linux-image-amd64)")
 	}
-	slices.Sort(matches)
+	slices.SortFunc(matches, func(a, b string) int {
+		if cache.VersionLess(a, b) {
+			return -1
+		}
+		return 1
+	})
 	return matches[len(matches)-1]
 }
