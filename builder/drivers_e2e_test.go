@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/bootapp/bootapp/image"
-	"github.com/bootapp/bootapp/internal/qemu"
 	"github.com/bootapp/bootapp/internal/cache"
+	"github.com/bootapp/bootapp/internal/qemu"
 	"github.com/bootapp/bootapp/internal/testutil"
 	"github.com/bootapp/bootapp/kernel"
 )
