@@ -257,6 +257,13 @@ func TestSystemFiles(t *testing.T) {
 	if app.system.caCerts != 1 || img[caBundlePath].Size != int64(len(testCA(t))) {
 		t.Errorf("user bundle: %d certificates, %+v", app.system.caCerts, img[caBundlePath])
 	}
+	// OpenSSL's CApath name of it, as openssl itself computes it.
+	if out, err := exec.Command("openssl", "x509", "-hash", "-noout", "-in", pemFile).Output(); err == nil {
+		name := "/etc/ssl/certs/" + strings.TrimSpace(string(out)) + ".0"
+		if f := img[name]; f.Type != GuestRegular || f.Size != int64(len(testCA(t))) {
+			t.Errorf("%s (openssl x509 -hash) in the image: %+v", name, f)
+		}
+	}
 	img, _, _ = imageEntries(t, Spec{App: App{Path: exe}, System: System{CACertificates: CACertificatesNone, Timezones: []string{TimezonesAll}}})
 	if _, ok := img[caBundlePath]; ok {
 		t.Error("none: a CA bundle is in the image")

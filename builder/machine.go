@@ -111,6 +111,11 @@ func resolveSystem(ctx context.Context, s *Spec) (*systemFiles, error) {
 		for _, l := range caLinks {
 			sf.entries = append(sf.entries, sysEntry{path: l[0], link: l[1]})
 		}
+		hashed, err := caPathFiles(bundle)
+		if err != nil {
+			return nil, fieldErr(ErrInvalidSpec, "system.ca_certificates", "%s: %v", src, err)
+		}
+		sf.entries = append(sf.entries, hashed...)
 	}
 	tz, err := zoneinfo(ctx, s)
 	if err != nil {

@@ -223,7 +223,8 @@ type Network struct {
 // is "none", a CA bundle at /etc/ssl/certs/ca-certificates.crt where Go,
 // OpenSSL, GnuTLS, curl and Python look for it, also named
 // /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/cert.pem and OpenSSL's
-// /usr/lib/ssl/cert.pem.
+// /usr/lib/ssl/cert.pem, each certificate also in OpenSSL's CApath form
+// (/etc/ssl/certs/HASH.0).
 type System struct {
 	// CACertificates is a PEM file of the CA certificates the image
 	// trusts, or "none". Default: the Mozilla roots of the newest
@@ -313,6 +314,9 @@ type Inputs struct {
 	// Bootloader is the systemd-boot-efi package, or the .efi file given
 	// (then Name and Version are empty).
 	Bootloader InputPackage `json:"bootloader"`
+	// Fsck is the e2fsck-static package whose e2fsck the image carries as
+	// /sbin/e2fsck; nil when the cache had none.
+	Fsck *InputPackage `json:"fsck,omitempty"`
 	// Runtime lists the packages of the app's runtime (a JRE, Node.js).
 	// None exist yet: a static executable needs none.
 	Runtime []InputPackage `json:"runtime,omitempty"`
