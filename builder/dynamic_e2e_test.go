@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -159,4 +160,58 @@ func bootDynamic(t *testing.T, boot, data File, port int) map[string]any {
 		}
 	}
 	return m
+}
+
+// TestEndToEndSysroot builds the cgo app against a sysroot that is not the
+// build host's root and has another layout: the loader in /lib64 as a
+// plain file, libc in /opt/glibc, which only /etc/ld.so.conf names. The
+// guest's loader has no ld.so.cache, so the build must pass /opt/glibc in
+// LD_LIBRARY_PATH; the app must come up and find its user through NSS.
+func TestEndToEndSysroot(t *testing.T) {
+	e2e(t)
+	testutil.NeedCommand(t, "gcc", "apt-get install -y gcc")
+	cache, kdeb, ldeb := testInputs(t)
+	app := testutil.StaticBinary(t, "./testdata/cgoapp", testutil.BuildOptions{Env: []string{"CGO_ENABLED=1"}})
+	root := t.TempDir()
+	for _, f := range [][2]string{
+		{"/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "lib64/ld-linux-x86-64.so.2"},
+		{"/lib/x86_64-linux-gnu/libc.so.6", "opt/glibc/libc.so.6"},
+	} {
+		copyFile(t, f[0], filepath.Join(root, f[1]), 0o755)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/ld.so.conf"), []byte("/opt/glibc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	res, err := Build(context.Background(), Spec{
+		App:        App{Path: app, Ports: []int{8080}, Sysroot: root},
+		Kernel:     KernelSource{Deb: kdeb},
+		Bootloader: ldeb,
+		CacheDir:   cache,
+		OutputDir:  out,
+		DataVolume: DataVolume{Size: 64 << 20},
+	})
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	listed := map[string]GuestFile{}
+	for _, f := range res.Inputs.App.Files {
+		listed[f.Path] = f
+	}
+	for _, p := range []string{"/lib64/ld-linux-x86-64.so.2", "/opt/glibc/libc.so.6"} {
+		if listed[p].Type != GuestRegular {
+			t.Errorf("%s in the image: %+v", p, listed[p])
+		}
+	}
+	if _, ok := listed["/usr/lib/x86_64-linux-gnu/libc.so.6"]; ok {
+		t.Error("the host's libc is in an image built from a sysroot")
+	}
+	m := bootDynamic(t, fileByRole(t, res, RoleBoot, image.Raw), fileByRole(t, res, RoleData, image.Raw), 8080)
+	t.Logf("/machine: %v", m)
+	if m["user"] != "app" || fmt.Sprint(m["localhost"]) != "[127.0.0.1]" {
+		t.Errorf("/machine: %v", m)
+	}
 }
