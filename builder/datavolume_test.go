@@ -89,3 +89,20 @@ func TestFsckInBaseSegment(t *testing.T) {
 		t.Errorf("findFsck of an empty cache = %q", got)
 	}
 }
+
+// TestFsckInManifest: a build records the e2fsck-static package among its
+// inputs and in the SBOM.
+func TestFsckInManifest(t *testing.T) {
+	testutil.KernelDeb(t)
+	testutil.LoaderDeb(t)
+	fsck := testutil.FsckDeb(t)
+	app := testutil.StaticBinary(t, "../examples/hello", testutil.BuildOptions{})
+	res, err := Build(context.Background(), Spec{App: App{Path: app, Ports: []int{8080}}, OutputDir: t.TempDir(), DataVolume: DataVolume{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := res.Inputs
+	if in == nil || in.Fsck == nil || in.Fsck.Path != fsck || in.Fsck.Name != "e2fsck-static" || len(in.Fsck.SHA256) != 64 {
+		t.Fatalf("manifest inputs: fsck %+v", in.Fsck)
+	}
+}

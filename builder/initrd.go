@@ -35,6 +35,7 @@ type stagedInitramfs struct {
 	modPaths []string    // the modules' guest paths, in load order
 	config   []byte      // /etc/bootapp/init.json
 	app      []GuestFile // the entries below /app, in archive order
+	fsckDeb  string      // the e2fsck-static package of /sbin/e2fsck; "" for none
 }
 
 // assembleInitramfs writes the initramfs into a new file at path and
@@ -83,7 +84,7 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	if _, err := f.Write(base); err != nil {
 		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
 	}
-	st := &stagedInitramfs{File: f, modPaths: modPaths, config: cfgJSON}
+	st := &stagedInitramfs{File: f, modPaths: modPaths, config: cfgJSON, fsckDeb: fsckDeb}
 	// Every entry after the guest configuration is the app's: /app, and
 	// the libraries and system files it needs.
 	recording := false

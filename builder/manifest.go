@@ -218,6 +218,13 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 	if in.Bootloader, err = packageInput(ctx, loaderPath, ""); err != nil {
 		return nil, err
 	}
+	if initrd.fsckDeb != "" {
+		p, err := packageInput(ctx, initrd.fsckDeb, "")
+		if err != nil {
+			return nil, err
+		}
+		in.Fsck = &p
+	}
 	initBin, err := initbin.Init("amd64")
 	if err != nil {
 		return nil, err
@@ -332,6 +339,9 @@ func encodeSBOM(res *Result, d *described) ([]byte, error) {
 	root.Contains = append(root.Contains,
 		pkg(in.Kernel, sbom.PurposeOperatingSystem, "Linux kernel: the bzImage and "+strconv.Itoa(len(in.Modules))+" of its modules"),
 		pkg(in.Bootloader, sbom.PurposeApplication, "UEFI boot loader (systemd-boot), EFI/BOOT/BOOTX64.EFI"))
+	if in.Fsck != nil {
+		root.Contains = append(root.Contains, pkg(*in.Fsck, sbom.PurposeApplication, "e2fsck (statically linked), /sbin/e2fsck in the initramfs, run on the data volume"))
+	}
 	for _, p := range in.Runtime {
 		root.Contains = append(root.Contains, pkg(p, sbom.PurposeLibrary, "runtime of the app"))
 	}
