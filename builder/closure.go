@@ -74,9 +74,17 @@ func resolveClosure(a App, l *appLayout, dynamic bool, logf func(string, ...any)
 		if f.Mounted || f.Link != "" || f.Dir {
 			continue
 		}
-		if fi, err := os.Stat(f.Host); err == nil {
-			n, size = n+1, size+fi.Size()
+		fi, err := os.Stat(f.Host)
+		if err != nil {
+			return nil, fieldErr(err, entryField, "libraries of %s: %v", l.entry, err)
 		}
+		// Root owns every file in the guest and the app runs
+		// unprivileged: it must be able to read its libraries.
+		if fi.Mode().Perm()&0o004 == 0 {
+			return nil, fieldErr(ErrBadApp, entryField, "%s (%s in the guest, needed by the app) has mode %04o: in the guest root owns it and the unprivileged app user could not read it: chmod o+r %s",
+				f.Host, f.Path, fi.Mode().Perm(), f.Host)
+		}
+		n, size = n+1, size+fi.Size()
 	}
 	if c.Interp != "" {
 		logf("app: dynamically linked (loader %s): %d files, %.1f MiB from %s", c.Interp, n, float64(size)/(1<<20), root)

@@ -213,6 +213,24 @@ func TestDynamicAppDir(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "plugins/z.node")); err == nil {
 		resolveInImage(t, img, "/usr/lib/x86_64-linux-gnu/libz.so.1")
 	}
+	// A library the app user could not read in the guest.
+	if err := os.Chmod(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "plugins/z.node")); err == nil {
+		if err := os.Chmod(filepath.Join(dir, "plugins/z.node"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		root := t.TempDir()
+		copyFile(t, "/lib/x86_64-linux-gnu/libc.so.6", filepath.Join(root, "lib/x86_64-linux-gnu/libc.so.6"), 0o600)
+		copyFile(t, "/lib/x86_64-linux-gnu/libz.so.1", filepath.Join(root, "lib/x86_64-linux-gnu/libz.so.1"), 0o644)
+		copyFile(t, "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", filepath.Join(root, "lib64/ld-linux-x86-64.so.2"), 0o755)
+		_, err := resolveApp(App{Path: dir, Entrypoint: "bin/app", Sysroot: root})
+		if !errors.Is(err, ErrBadApp) || !strings.Contains(err.Error(), "chmod o+r") || !strings.Contains(err.Error(), "libc.so.6") {
+			t.Errorf("unreadable library: %v", err)
+		}
+		os.Chmod(filepath.Join(dir, "plugins/z.node"), 0o755)
+	}
 	// The same program with its library gone: the error names both.
 	if err := os.Remove(filepath.Join(dir, "lib/libhello.so")); err != nil {
 		t.Fatal(err)
