@@ -252,6 +252,9 @@ func TestSystemFiles(t *testing.T) {
 	if app.system.caCerts < 100 {
 		t.Errorf("%d certificates in the default bundle", app.system.caCerts)
 	}
+	if p := app.system.packages; len(p) != 2 || !strings.Contains(filepath.Base(p[0]), "ca-certificates_") || !strings.Contains(filepath.Base(p[1]), "tzdata_") {
+		t.Errorf("packages %v", p)
+	}
 	for _, p := range []string{caBundlePath, "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem", "/usr/lib/ssl/cert.pem", "/etc/pki/tls/cert.pem"} {
 		if f := resolveInImage(t, img, p); f.Path != caBundlePath {
 			t.Errorf("%s leads to %s", p, f.Path)

@@ -86,6 +86,9 @@ type systemFiles struct {
 	caCerts int
 	// caSource says where the bundle came from.
 	caSource string
+	// packages are the Debian packages the files came from (the
+	// ca-certificates and tzdata .debs in the cache), for the manifest.
+	packages []string
 }
 
 // resolveSystem reads the CA bundle and the time zones the spec asks for.
@@ -107,6 +110,9 @@ func resolveSystem(ctx context.Context, s *Spec) (*systemFiles, error) {
 			return nil, fieldErr(ErrInvalidSpec, "system.ca_certificates", "%s: %v", src, err)
 		}
 		sf.caCerts, sf.caSource = n, src
+		if s.System.CACertificates == "" {
+			sf.packages = append(sf.packages, src)
+		}
 		sf.entries = append(sf.entries, sysEntry{path: caBundlePath, mode: 0o644, data: bundle})
 		for _, l := range caLinks {
 			sf.entries = append(sf.entries, sysEntry{path: l[0], link: l[1]})
@@ -117,9 +123,12 @@ func resolveSystem(ctx context.Context, s *Spec) (*systemFiles, error) {
 		}
 		sf.entries = append(sf.entries, hashed...)
 	}
-	tz, err := zoneinfo(ctx, s)
+	tz, tzDeb, err := zoneinfo(ctx, s)
 	if err != nil {
 		return nil, err
+	}
+	if tzDeb != "" {
+		sf.packages = append(sf.packages, tzDeb)
 	}
 	sf.entries = append(sf.entries, tz...)
 	return sf, nil
@@ -210,16 +219,16 @@ func countCerts(b []byte) (int, error) {
 // zoneinfo returns the time zone files System.Timezones asks for, from
 // Debian's tzdata package in the cache: each named zone (and, for a link
 // such as US/Eastern, the zone it links to), or every file for
-// TimezonesAll.
-func zoneinfo(ctx context.Context, s *Spec) ([]sysEntry, error) {
+// TimezonesAll. It returns the tzdata package's path too.
+func zoneinfo(ctx context.Context, s *Spec) (_ []sysEntry, deb string, err error) {
 	zones := s.System.Timezones
 	if len(zones) == 0 {
-		return nil, nil
+		return nil, "", nil
 	}
 	dir := filepath.Join(s.CacheDir, cache.Debs)
 	p, err := cache.Newest(dir, cache.TzdataPattern)
 	if err != nil {
-		return nil, fieldErr(ErrNotCached, "system.timezones", "no tzdata package (%s) in %s", cache.TzdataPattern, dir)
+		return nil, "", fieldErr(ErrNotCached, "system.timezones", "no tzdata package (%s) in %s", cache.TzdataPattern, dir)
 	}
 	all := len(zones) == 1 && zones[0] == TimezonesAll
 	type ent struct {
@@ -251,7 +260,7 @@ func zoneinfo(ctx context.Context, s *Spec) ([]sysEntry, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fieldErr(err, "system.timezones", "read %s: %v", p, err)
+		return nil, "", fieldErr(err, "system.timezones", "read %s: %v", p, err)
 	}
 	var out []sysEntry
 	if all {
@@ -263,7 +272,7 @@ func zoneinfo(ctx context.Context, s *Spec) ([]sysEntry, error) {
 		for _, e := range list {
 			out = append(out, e.sysEntry)
 		}
-		return out, nil
+		return out, p, nil
 	}
 	seen := map[string]bool{}
 	for _, z := range zones {
@@ -271,7 +280,7 @@ func zoneinfo(ctx context.Context, s *Spec) ([]sysEntry, error) {
 		for hops := 0; hops < 8; hops++ {
 			e, ok := files[name]
 			if !ok || e.dir {
-				return nil, fieldErr(ErrNotFound, "system.timezones", "%q is not a time zone of %s (names such as Europe/Berlin or UTC, or %q)", z, filepath.Base(p), TimezonesAll)
+				return nil, "", fieldErr(ErrNotFound, "system.timezones", "%q is not a time zone of %s (names such as Europe/Berlin or UTC, or %q)", z, filepath.Base(p), TimezonesAll)
 			}
 			if !seen[name] {
 				seen[name] = true
@@ -287,7 +296,7 @@ func zoneinfo(ctx context.Context, s *Spec) ([]sysEntry, error) {
 			}
 		}
 	}
-	return out, nil
+	return out, p, nil
 }
 
 // debFiles calls fn for every entry of the data archive of the .deb at p.
