@@ -339,13 +339,3 @@ func formatBlank(ctx context.Context, env blockEnv, d *blockDev, sel volumeSel) 
 	}
 	return info, nil
 }
-
-// deviceLabel reads the ext4 label of the block device at path.
-func deviceLabel(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	return ext4Label(f)
-}
