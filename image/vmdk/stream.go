@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"hash/adler32"
 	"io"
 	"runtime"
 	"sync"
 
+	"github.com/bootapp/bootapp/image/internal/deflate"
 	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/internal/blocks"
 	"github.com/klauspost/compress"
@@ -154,6 +156,15 @@ func incompressible(b []byte) bool {
 	return compress.ShannonEntropyBits(b) > len(b)*8*199/200
 }
 
+// zlibGrain appends grain as a zlib stream (RFC 1950, default-level
+// header) to dst: deflate with 3-byte matches, as zlib compresses, which
+// Go's encoders cannot (see package image/internal/deflate).
+func zlibGrain(enc *deflate.Encoder, dst, grain []byte) []byte {
+	dst = append(dst, 0x78, 0x9c)
+	dst = enc.Encode(dst, grain, 0, true)
+	return binary.BigEndian.AppendUint32(dst, adler32.Checksum(grain))
+}
+
 // compressGrains reads the non-zero grains of src, compresses them with a
 // pool of workers and calls emit for each, in grain order.
 func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []sparse.Extent, opts Options, emit func(*grainJob) error) error {
@@ -172,25 +183,27 @@ func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var zw, stored *zlib.Writer
+			var stored *zlib.Writer
+			enc := deflate.NewEncoder(opts.Level)
+			var out []byte
 			for j := range work {
 				// A grain of random-looking bytes (an already compressed
 				// initramfs) cannot shrink: store it (still valid zlib)
 				// instead of spending the compressor's time on it.
-				w := &zw
-				level := opts.Level
 				if incompressible(j.in) {
-					w, level = &stored, zlib.NoCompression
-				}
-				if *w == nil {
-					*w, j.err = zlib.NewWriterLevel(&j.out, level)
-				} else {
-					(*w).Reset(&j.out)
-				}
-				if zw := *w; j.err == nil {
-					if _, j.err = zw.Write(j.in); j.err == nil {
-						j.err = zw.Close()
+					if stored == nil {
+						stored, j.err = zlib.NewWriterLevel(&j.out, zlib.NoCompression)
+					} else {
+						stored.Reset(&j.out)
 					}
+					if j.err == nil {
+						if _, j.err = stored.Write(j.in); j.err == nil {
+							j.err = stored.Close()
+						}
+					}
+				} else {
+					out = zlibGrain(enc, out[:0], j.in)
+					j.out.Write(out)
 				}
 				bufs.Put(j.in)
 				j.in = nil
