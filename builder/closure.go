@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -236,9 +237,24 @@ func (iw *imageWriter) copyFile(ctx context.Context, name, src string) error {
 // usr/lib, where the image keeps its kernel modules in /lib/modules) is
 // written one level down instead: a link for each entry of its target
 // that the closure uses (/lib/x86_64-linux-gnu -> ../usr/lib/x86_64-linux-gnu).
+// Libraries that the loader finds only through ld.so.conf get an
+// /etc/ld.so.cache that lists them.
 func writeClosure(ctx context.Context, iw *imageWriter, c *elfdeps.Closure) error {
 	if c == nil {
 		return nil
+	}
+	// Libraries found only through ld.so.conf: the guest's loader finds
+	// them through an ld.so.cache, as on the sysroot.
+	if len(c.LibraryPath) > 0 {
+		var libs []string
+		for _, f := range c.Files {
+			if !f.Mounted && !f.Dir && slices.Contains(c.LibraryPath, path.Dir(f.Path)) {
+				libs = append(libs, f.Path)
+			}
+		}
+		if err := iw.file(ldsoCachePath, 0o644, ldsoCache(libs)); err != nil {
+			return err
+		}
 	}
 	// Directories first, so that their modes are the sysroot's.
 	for _, f := range c.Files {

@@ -165,8 +165,8 @@ func bootDynamic(t *testing.T, boot, data File, port int) map[string]any {
 // TestEndToEndSysroot builds the cgo app against a sysroot that is not the
 // build host's root and has another layout: the loader in /lib64 as a
 // plain file, libc in /opt/glibc, which only /etc/ld.so.conf names. The
-// guest's loader has no ld.so.cache, so the build must pass /opt/glibc in
-// LD_LIBRARY_PATH; the app must come up and find its user through NSS.
+// guest's loader finds it through the /etc/ld.so.cache the build writes;
+// the app must come up and find its user through NSS.
 func TestEndToEndSysroot(t *testing.T) {
 	e2e(t)
 	testutil.NeedCommand(t, "gcc", "apt-get install -y gcc")
@@ -201,7 +201,7 @@ func TestEndToEndSysroot(t *testing.T) {
 	for _, f := range res.Inputs.App.Files {
 		listed[f.Path] = f
 	}
-	for _, p := range []string{"/lib64/ld-linux-x86-64.so.2", "/opt/glibc/libc.so.6"} {
+	for _, p := range []string{"/lib64/ld-linux-x86-64.so.2", "/opt/glibc/libc.so.6", ldsoCachePath} {
 		if listed[p].Type != GuestRegular {
 			t.Errorf("%s in the image: %+v", p, listed[p])
 		}

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -133,7 +132,7 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 		App: guestconfig.App{
 			Path: app.guestPath,
 			Args: s.App.Args,
-			Env:  appEnv(s.App.Env, app),
+			Env:  s.App.Env,
 			Dir:  s.App.WorkDir,
 			UID:  defaultAppUID,
 			GID:  defaultAppUID,
@@ -165,21 +164,6 @@ func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config
 		cfg.Network.Static, _ = ParseStatic(s.Network.Static) // checked by WithDefaults
 	}
 	return cfg
-}
-
-// appEnv returns the app's environment: env, plus LD_LIBRARY_PATH when
-// the app's libraries were found in directories that the dynamic loader
-// finds only through an ld.so.cache, which the image does not have.
-func appEnv(env []string, app *appLayout) []string {
-	if app.closure == nil || len(app.closure.LibraryPath) == 0 {
-		return env
-	}
-	for _, kv := range env {
-		if strings.HasPrefix(kv, "LD_LIBRARY_PATH=") {
-			return env
-		}
-	}
-	return append(slices.Clip(env), "LD_LIBRARY_PATH="+strings.Join(app.closure.LibraryPath, ":"))
 }
 
 // ParseStatic parses a static address, Network.Static:

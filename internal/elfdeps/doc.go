@@ -56,6 +56,6 @@
 // come from ld.so.conf, which ldconfig built it from). Closure.LibraryPath
 // lists the directories of libraries found only through ld.so.conf (or in
 // a default directory that is not in Debian's loader's own search path,
-// such as /lib64), which an image without ld.so.cache must pass in
-// LD_LIBRARY_PATH.
+// such as /lib64): an image without the sysroot's ld.so.cache must list
+// them in one of its own, or pass them in LD_LIBRARY_PATH.
 package elfdeps

@@ -64,8 +64,8 @@ type Closure struct {
 	Files []File
 	// LibraryPath lists the directories (guest paths, in search order) in
 	// which a library was found only because /etc/ld.so.conf names them:
-	// the loader finds those through ld.so.cache, and without one it
-	// needs them in LD_LIBRARY_PATH.
+	// the loader finds those through ld.so.cache, and without one only
+	// in LD_LIBRARY_PATH.
 	LibraryPath []string
 	// Glibc is set when libc.so.6 is in the closure.
 	Glibc bool
