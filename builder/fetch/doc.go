@@ -2,7 +2,8 @@
 // needs by default: the cloud kernel (linux-image-cloud-amd64, followed to
 // the versioned package it depends on), systemd-boot-efi and
 // e2fsck-static (the statically linked e2fsck the guest runs on its data
-// volume before mounting it). It runs
+// volume before mounting it), ca-certificates (the Mozilla roots of every
+// image's CA bundle) and tzdata (the time zones a build asks for). It runs
 // `apt-get download` on Debian and Ubuntu hosts and does nothing for a
 // package that is cached already.
 //

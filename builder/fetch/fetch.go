@@ -25,11 +25,11 @@ type Options struct {
 	Progress io.Writer
 }
 
-// Packages downloads the kernel, systemd-boot-efi and e2fsck-static
-// packages into CacheDir/debs with `apt-get download` (Debian and Ubuntu
-// hosts), unless they are there already. It returns the paths of the
-// kernel and boot loader packages; the build finds e2fsck-static in the
-// cache itself.
+// Packages downloads the kernel, systemd-boot-efi, e2fsck-static,
+// ca-certificates and tzdata packages into CacheDir/debs with `apt-get
+// download` (Debian and Ubuntu hosts), unless they are there already. It
+// returns the paths of the kernel and boot loader packages; the build
+// finds the others in the cache itself.
 func Packages(ctx context.Context, o Options) (kernelDeb, loaderDeb string, err error) {
 	if o.CacheDir == "" {
 		o.CacheDir = cache.DefaultDir()

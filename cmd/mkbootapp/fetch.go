@@ -12,7 +12,7 @@ func newFetchCmd() *cobra.Command {
 	var o fetch.Options
 	cmd := &cobra.Command{
 		Use:   "fetch",
-		Short: "Download the Debian cloud kernel and systemd-boot into the cache (apt-get download)",
+		Short: "Download the Debian packages builds take by default into the cache (apt-get download): cloud kernel, systemd-boot, e2fsck-static, ca-certificates, tzdata",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Progress = cmd.ErrOrStderr()
