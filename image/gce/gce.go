@@ -50,7 +50,7 @@ func PaddedSize(size int64) int64 {
 // gzip's default. The stream is compressed by package
 // image/internal/deflate, which matches 3-byte strings as zlib does (Go's
 // encoders do not, which costs about 8% on our LZ4 kernels), in 1 MiB
-// chunks on every CPU. Levels 1 to 3 use level 4's parameters.
+// chunks on every CPU. Levels 1 to 3 match greedily, as zlib's do.
 const DefaultLevel = 6
 
 // mapBlock is the granularity of the sparse map: the file system block

@@ -9,7 +9,10 @@
 //     each 32 MiB group that holds data, the grain directory, a footer (a
 //     copy of the header that points at the directory) and an end-of-stream
 //     marker. Grains are compressed in parallel by a worker pool and written
-//     in order, so the output is the same whatever the parallelism.
+//     in order, so the output is the same whatever the parallelism. The
+//     deflate encoder is image/internal/deflate, which matches 3-byte
+//     strings as zlib does, so the output is as small as qemu-img's; grains
+//     of random-looking bytes are stored.
 //   - monolithicSparse (WriteMonolithicSparse): uncompressed hosted sparse
 //     extent (version 1) with a redundant grain directory and all grain
 //     tables preallocated, so QEMU and VirtualBox can write into it. The

@@ -50,8 +50,9 @@ type Options struct {
 // compressed by package image/internal/deflate, which matches 3-byte
 // strings as zlib does: on the Debian 6.1 cloud kernel (an LZ4 image) in
 // 64 KiB grains it gives 11.28 MB as zlib 6 does, where Go's encoders give
-// 12.2 MB at any level (they match 4 bytes or more). Levels 1 to 3 use
-// level 4's parameters; above 6 the output barely shrinks (0.01%).
+// 12.2 MB at any level (they match 4 bytes or more). Levels 1 to 3 match
+// greedily as zlib's do; on that kernel they give within 0.1% of level 6
+// for about 30% less CPU, and above 6 the output barely shrinks (0.01%).
 const DefaultLevel = 6
 
 const (

@@ -179,14 +179,9 @@ func (e *Encoder) writeTokens(litCodes []uint16, litLen []uint8, distCodes []uin
 		}
 		lc, ln, lx := lengthCode(int(t>>16&0xff) + minMatch)
 		dc, dn, dx := distCode(int(t&0xffff) + 1)
-		w.writeBits(uint64(litCodes[lc]), uint(litLen[lc]))
-		if ln > 0 {
-			w.writeBits(uint64(lx), uint(ln))
-		}
-		w.writeBits(uint64(distCodes[dc]), uint(distLen[dc]))
-		if dn > 0 {
-			w.writeBits(uint64(dx), uint(dn))
-		}
+		// A code and its extra bits in one write: at most 15+5 and 15+13 bits.
+		w.writeBits(uint64(litCodes[lc])|uint64(lx)<<litLen[lc], uint(litLen[lc])+uint(ln))
+		w.writeBits(uint64(distCodes[dc])|uint64(dx)<<distLen[dc], uint(distLen[dc])+uint(dn))
 	}
 	w.writeBits(uint64(litCodes[eob]), uint(litLen[eob]))
 }
@@ -277,7 +272,12 @@ func huffman(freq []int, lens []uint8) int {
 		lens[nodes[0].sym] = 1
 		return 1
 	}
-	slices.SortStableFunc(nodes, func(a, b node) int { return a.freq - b.freq })
+	slices.SortFunc(nodes, func(a, b node) int {
+		if a.freq != b.freq {
+			return a.freq - b.freq
+		}
+		return a.sym - b.sym
+	})
 	leaves := len(nodes)
 	// Two queues: leaves in order, internal nodes in creation order (their
 	// frequencies never decrease).

@@ -40,6 +40,9 @@ const (
 type params struct{ good, lazy, nice, chain int }
 
 var levels = [10]params{
+	1: {4, 4, 8, 4},
+	2: {4, 5, 16, 8},
+	3: {4, 6, 32, 32},
 	4: {4, 4, 16, 16},
 	5: {8, 16, 32, 32},
 	6: {8, 16, 128, 128},
@@ -65,13 +68,14 @@ type Encoder struct {
 	blockStart int // input offset of the current block
 	blockBytes int // input bytes the current block's tokens cover
 	bw         bitWriter
+	greedy     bool
 }
 
-// NewEncoder returns an Encoder for zlib level (1 to 9; levels below 4 use
-// level 4's parameters, since zlib's faster levels use another matcher).
+// NewEncoder returns an Encoder for zlib level (1 to 9): levels 1 to 3
+// match greedily (zlib's deflate_fast), 4 to 9 lazily (deflate_slow).
 func NewEncoder(level int) *Encoder {
-	level = max(4, min(level, 9))
-	return &Encoder{p: levels[level]}
+	level = max(1, min(level, 9))
+	return &Encoder{p: levels[level], greedy: level <= 3}
 }
 
 // Encode appends the raw DEFLATE encoding of data[start:] to dst and
@@ -106,6 +110,63 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 		insert(p)
 	}
 
+	if e.greedy {
+		e.fast(data, start, base, insert)
+	} else {
+		e.slow(data, start, base, insert)
+	}
+	if len(e.tokens) > 0 || final {
+		e.flushBlock(data, final)
+	}
+	if !final { // sync flush: an empty stored block
+		e.bw.writeBits(0, 3)
+		e.bw.align()
+		e.bw.out = append(e.bw.out, 0, 0, 0xff, 0xff)
+	}
+	e.bw.align()
+	return e.bw.out
+}
+
+// fast is zlib's deflate_fast: take the longest match at each position,
+// inserting the strings inside it only when it is short.
+func (e *Encoder) fast(data []byte, start, base int, insert func(int) int32) {
+	n := len(data)
+	for s := start; s < n; {
+		cand := -1
+		if s+minMatch <= n {
+			cand = int(insert(s)) - base - 1
+		}
+		l, m := 0, 0
+		if cand >= 0 && s-cand <= windowSize {
+			l, m = e.longest(data, s, cand, minMatch-1, base)
+			if l == minMatch && s-m > tooFar {
+				l = 0
+			}
+		}
+		if l >= minMatch {
+			e.add(matchFlag|token(l-minMatch)<<16|token(s-m-1), l)
+			if l <= e.p.lazy {
+				for q := s + 1; q < s+l; q++ {
+					if q+minMatch <= n {
+						insert(q)
+					}
+				}
+			}
+			s += l
+		} else {
+			e.add(token(data[s]), 1)
+			s++
+		}
+		if len(e.tokens) >= blockTokens {
+			e.flushBlock(data, false)
+		}
+	}
+}
+
+// slow is zlib's deflate_slow: lazy matching, a match is taken only when
+// the next position has no longer one.
+func (e *Encoder) slow(data []byte, start, base int, insert func(int) int32) {
+	n := len(data)
 	s := start
 	matchLen, matchStart := minMatch-1, 0
 	matchAvail := false
@@ -148,16 +209,6 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 	if matchAvail {
 		e.add(token(data[s-1]), 1)
 	}
-	if len(e.tokens) > 0 || final {
-		e.flushBlock(data, final)
-	}
-	if !final { // sync flush: an empty stored block
-		e.bw.writeBits(0, 3)
-		e.bw.align()
-		e.bw.out = append(e.bw.out, 0, 0, 0xff, 0xff)
-	}
-	e.bw.align()
-	return e.bw.out
 }
 
 func (e *Encoder) add(t token, n int) {

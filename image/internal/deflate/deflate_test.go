@@ -128,7 +128,7 @@ func BenchmarkKernelGrains(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, level := range []int{4, 5, 6} {
+	for _, level := range []int{1, 2, 3, 4, 6} {
 		b.Run(strconv.Itoa(level), func(b *testing.B) {
 			e := NewEncoder(level)
 			b.SetBytes(int64(len(data)))
