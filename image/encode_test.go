@@ -329,7 +329,8 @@ func BenchmarkEncode(b *testing.B) {
 
 // TestEncodedBootE2E writes a real boot disk (systemd-boot, the Debian
 // kernel, a tiny /init that prints a marker and powers off), encodes it in
-// every format QEMU boots from, and boots each with OVMF under TCG. It
+// every format QEMU boots from (GCE's disk.raw and the OVA's VMDK once
+// unpacked, as the clouds do), and boots each with OVMF under TCG. It
 // proves that firmware, boot loader and kernel read the encoded disks
 // correctly, and reports the encoded sizes of a real boot disk.
 func TestEncodedBootE2E(t *testing.T) {
@@ -337,7 +338,7 @@ func TestEncodedBootE2E(t *testing.T) {
 	needTool(t, "qemu-system-x86_64", "qemu-system-x86")
 	dir := t.TempDir()
 	raw := encE2EBootDisk(t, dir)
-	for _, f := range []Format{VMDKSparse, VMDKStream, QCOW2, VHD} {
+	for _, f := range []Format{VMDKSparse, VMDKStream, QCOW2, VHD, GCE, OVA} {
 		t.Run(string(f), func(t *testing.T) {
 			out := filepath.Join(dir, "boot"+f.Ext())
 			start := time.Now()
@@ -346,6 +347,24 @@ func TestEncodedBootE2E(t *testing.T) {
 			}
 			fi, _ := os.Stat(out)
 			t.Logf("encoded in %v: %d bytes (%d allocated)", time.Since(start), fi.Size(), sparsetest.Allocated(t, out))
+			qf := qemuFormat[f]
+			switch f {
+			case GCE: // what GCE does: unpack disk.raw (a whole number of GiB) and boot it
+				x := t.TempDir()
+				if o, err := exec.Command("tar", "-xzSf", out, "-C", x).CombinedOutput(); err != nil {
+					t.Fatalf("tar -xzSf: %v\n%s", err, o)
+				}
+				out, qf = filepath.Join(x, "disk.raw"), "raw"
+				if fi, err := os.Stat(out); err != nil || fi.Size()%(1<<30) != 0 {
+					t.Fatalf("disk.raw: %v, %v: want a whole number of GiB", fi, err)
+				}
+			case OVA: // what vSphere does: boot the VMDK the OVF names
+				x := t.TempDir()
+				if o, err := exec.Command("tar", "-xf", out, "-C", x).CombinedOutput(); err != nil {
+					t.Fatalf("tar -xf: %v\n%s", err, o)
+				}
+				out, qf = filepath.Join(x, "boot-disk1.vmdk"), "vmdk"
+			}
 			before := testutil.FileSHA256(t, out)
 			vars := filepath.Join(dir, "OVMF_VARS.fd")
 			v, err := os.ReadFile(ovmfVars)
@@ -353,8 +372,8 @@ func TestEncodedBootE2E(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.WriteFile(vars, v, 0o644)
-			drive := "if=virtio,format=" + qemuFormat[f] + ",file=" + out
-			if f == VMDKStream {
+			drive := "if=virtio,format=" + qf + ",file=" + out
+			if f == VMDKStream || f == OVA {
 				drive += ",snapshot=on" // QEMU cannot write streamOptimized
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
