@@ -226,7 +226,7 @@ func testBuildAndBoot(t *testing.T, e *env, ctx context.Context) {
 	for _, f := range mb.Files {
 		names = append(names, f.Name)
 	}
-	want := []string{filepath.Join(out, "hello.raw"), filepath.Join(out, "hello-data.raw"), filepath.Join(out, "hello.manifest.json")}
+	want := []string{filepath.Join(out, "hello.raw"), filepath.Join(out, "hello-data.raw"), filepath.Join(out, "hello.spdx.json"), filepath.Join(out, "hello.manifest.json")}
 	if strings.Join(names, ",") != strings.Join(want, ",") {
 		t.Errorf("manifest files = %v, want %v", names, want)
 	}

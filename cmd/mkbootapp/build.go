@@ -78,9 +78,12 @@ from a JSON file first, and flags given on the command line override it.`,
 			out := cmd.OutOrStdout()
 			for _, file := range res.Files {
 				sum := file.SHA256
-				if file.Reused {
+				switch {
+				case file.Reused:
 					sum = "(kept, live data)"
-				} else if len(sum) > 16 {
+				case file.BlockSHA256 != "":
+					sum = "blocks:" + file.BlockSHA256[:9]
+				case len(sum) > 16:
 					sum = sum[:16]
 				}
 				fmt.Fprintf(out, "%-4s %-11s %s  %-17s  %s\n", file.Role, file.Format, humanBytes(file.Size), sum, file.Path)

@@ -50,7 +50,14 @@ func (s *stepBuild) Run(ctx context.Context, state multistep.StateBag) multistep
 		return multistep.ActionHalt
 	}
 	for _, f := range res.Files {
-		ui.Say(fmt.Sprintf("%s: %s (%s, %d bytes, sha256 %s)", f.Role, f.Path, f.Format, f.Size, f.SHA256))
+		sum := "sha256 " + f.SHA256
+		switch {
+		case f.Reused:
+			sum = "kept, live data"
+		case f.BlockSHA256 != "":
+			sum = "block sha256 " + f.BlockSHA256
+		}
+		ui.Say(fmt.Sprintf("%s: %s (%s, %d bytes, %s)", f.Role, f.Path, f.Format, f.Size, sum))
 	}
 	state.Put(stateResult, res)
 	state.Put(stateGenerated, generatedData(res, c.OutputDir))
