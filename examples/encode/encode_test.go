@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/bootapp/bootapp/image"
+	"github.com/bootapp/bootapp/image/gce"
 	"github.com/bootapp/bootapp/image/sparse"
 )
 
@@ -64,7 +65,7 @@ func makeRaw(t *testing.T, dir string) string {
 // and compared as raw.
 var qemuFormat = map[image.Format]string{
 	image.Raw: "raw", image.VMDKStream: "vmdk", image.VMDKSparse: "vmdk",
-	image.QCOW2: "qcow2", image.VHD: "vpc", image.GCE: "raw",
+	image.QCOW2: "qcow2", image.VHD: "vpc", image.GCE: "raw", image.OVA: "vmdk",
 }
 
 // verify fails the test unless qemu-img finds out (format f) identical to
@@ -72,7 +73,10 @@ var qemuFormat = map[image.Format]string{
 func verify(t *testing.T, f image.Format, want, out string) {
 	t.Helper()
 	if f == image.GCE {
-		out = untar(t, out)
+		out = untar(t, out) // qemu-img compare (not -s) wants the padding zeros
+	}
+	if f == image.OVA {
+		out = untarVMDK(t, out)
 	}
 	qf := qemuFormat[f]
 	b, err := exec.Command("qemu-img", "compare", "-f", "raw", "-F", qf, want, out).CombinedOutput()
@@ -104,8 +108,8 @@ func untar(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Name != "disk.raw" || h.Size != size {
-		t.Fatalf("archive holds %s of %d bytes, want disk.raw of %d", h.Name, h.Size, size)
+	if h.Name != "disk.raw" || h.Size != gce.PaddedSize(size) {
+		t.Fatalf("archive holds %s of %d bytes, want disk.raw of %d (a whole number of GiB)", h.Name, h.Size, gce.PaddedSize(size))
 	}
 	p := path + ".disk.raw"
 	out, err := os.Create(p)
@@ -225,6 +229,36 @@ func TestExtentsFindTheData(t *testing.T) {
 		}
 		if !covered {
 			t.Errorf("data [%d,+%d) outside the extents %v", w.off, w.n, ext)
+		}
+	}
+}
+
+// untarVMDK extracts the VMDK (the second entry) of the OVA at path and
+// returns the path of the copy.
+func untarVMDK(t *testing.T, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("no .vmdk in %s: %v", path, err)
+		}
+		if strings.HasSuffix(h.Name, ".vmdk") {
+			p := path + ".vmdk"
+			out, err := os.Create(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer out.Close()
+			if _, err := io.Copy(out, tr); err != nil {
+				t.Fatal(err)
+			}
+			return p
 		}
 	}
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/image/gce"
+	"github.com/bootapp/bootapp/image/ova"
 	"github.com/bootapp/bootapp/image/qcow2"
 	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/image/vhd"
@@ -50,6 +51,9 @@ func encoders(vmdkName string) map[image.Format]encoder {
 		},
 		image.GCE: func(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, ext []sparse.Extent) error {
 			return gce.Write(ctx, w, src, size, ext, gce.Options{})
+		},
+		image.OVA: func(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, ext []sparse.Extent) error {
+			return ova.Write(ctx, w, src, size, ext, ova.Options{})
 		},
 	}
 }

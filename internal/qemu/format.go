@@ -42,8 +42,8 @@ var driveFormats = map[image.Format]DriveFormat{
 }
 
 // DriveFormatOf returns how QEMU attaches images of format f. The GCE
-// format (a tar.gz holding a raw disk) and unknown formats yield an error
-// wrapping ErrNotAttachable.
+// format (a tar.gz holding a raw disk), the OVA (a tar holding a VMDK) and
+// unknown formats yield an error wrapping ErrNotAttachable.
 func DriveFormatOf(f image.Format) (DriveFormat, error) {
 	if f == "" {
 		f = image.Raw
