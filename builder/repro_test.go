@@ -113,6 +113,20 @@ func TestReproducibleBuild(t *testing.T) {
 			}
 			p, drv = filepath.Join(dir, "disk.raw"), "raw"
 		}
+		if f == image.OVA {
+			// The OVA's disk is its streamOptimized VMDK entry.
+			dir := t.TempDir()
+			if out, err := exec.Command("tar", "-xf", p, "-C", dir).CombinedOutput(); err != nil {
+				t.Errorf("tar -xf %s: %v\n%s", p, err, out)
+				continue
+			}
+			m, _ := filepath.Glob(filepath.Join(dir, "*.vmdk"))
+			if len(m) != 1 {
+				t.Errorf("%s holds %d VMDKs", p, len(m))
+				continue
+			}
+			p, drv = m[0], "vmdk"
+		}
 		out, err := exec.Command(qemuImg, "compare", "-f", "raw", "-F", drv, raw, p).CombinedOutput()
 		if err != nil {
 			t.Errorf("qemu-img compare -f raw -F %s %s %s: %v\n%s", drv, raw, p, err, out)
