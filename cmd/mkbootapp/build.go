@@ -132,7 +132,7 @@ from a JSON file first, and flags given on the command line override it.`,
 	fl.StringVar(&spec.Cmdline, "cmdline", "", "extra kernel command line arguments")
 	fl.BoolVar(&spec.AllowModuleLoading, "allow-module-loading", false, "keep kernel module loading open in the guest after boot (closed by default)")
 	fl.StringVar(&f.diskSize, "disk-size", "", "boot disk size: bytes, or with a binary unit K, M, G, T, e.g. 128M (default: just large enough)")
-	fl.StringSliceVar(&f.formats, "format", nil, "boot disk formats: raw, vmdk, vmdk-stream, qcow2, vhd, gce (repeat or comma-separate; default raw)")
+	fl.StringSliceVar(&f.formats, "format", nil, "boot disk formats: raw, vmdk, vmdk-stream, qcow2, vhd, gce, ova (repeat or comma-separate; default raw)")
 	fl.StringVar(&f.dataSize, "data-size", "", "data volume size: bytes, or with a binary unit K, M, G, T, e.g. 1.5G (default 1G)")
 	fl.StringSliceVar(&f.dataFormats, "data-format", nil, "data volume formats (default raw)")
 	fl.StringVar(&spec.DataVolume.Label, "data-label", "", "data volume filesystem label (default bootapp-data)")
