@@ -312,6 +312,9 @@ func bootTable(w io.Writer, m map[string][]sample) {
 		got, glo, ghi := stats(m[c.mode], func(s sample) float64 { return s.Total })
 		lim, llo, lhi := stats(m[c.limit], func(s sample) float64 { return s.Total })
 		spread := max(ghi-glo, lhi-llo)
+		// What the init and the app take, by the guest's clock (the
+		// limit has none of it): its spread is small, unlike the host's.
+		guest, _, _ := stats(m[c.mode], func(s sample) float64 { return s.Modules + s.DataNet + s.Init + s.App })
 		var verdict string
 		switch {
 		case c.budget == 0 && got <= 3:
@@ -320,6 +323,8 @@ func bootTable(w io.Writer, m map[string][]sample) {
 			verdict = "not met"
 		case got-lim > c.budget && got-lim > spread:
 			verdict = "not met"
+		case got-lim > c.budget && guest > c.budget:
+			verdict = fmt.Sprintf("not met: the init and the app alone take %.2f s by the guest's clock", guest)
 		case spread > c.budget:
 			// The difference of two medians whose runs spread over
 			// more than the budget says nothing about the budget.
