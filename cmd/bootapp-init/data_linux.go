@@ -20,9 +20,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// errNoVolume says no block device with the data volume appeared in time.
-var errNoVolume = errors.New("data volume not found")
-
 // devicePoll is how often /sys/class/block is scanned while waiting.
 const devicePoll = 10 * time.Millisecond
 

@@ -595,18 +595,6 @@ func describeLease(l *nclient4.Lease) string {
 	return b.String()
 }
 
-// describeStatic summarises a static configuration for the log.
-func describeStatic(st *staticNet) string {
-	s := st.prefix.String()
-	if st.gateway.IsValid() {
-		s += " via " + st.gateway.String()
-	}
-	if len(st.dns) > 0 {
-		s += " dns " + st.dns[0].String()
-	}
-	return s
-}
-
 func maskBits(m net.IPMask) int {
 	ones, _ := m.Size()
 	return ones

@@ -256,3 +256,15 @@ func parseStatic(addr, gw string, dns []string) (*staticNet, error) {
 	}
 	return st, nil
 }
+
+// describeStatic summarises a static configuration for the log.
+func describeStatic(st *staticNet) string {
+	s := st.prefix.String()
+	if st.gateway.IsValid() {
+		s += " via " + st.gateway.String()
+	}
+	if len(st.dns) > 0 {
+		s += " dns " + st.dns[0].String()
+	}
+	return s
+}

@@ -9,6 +9,9 @@ import (
 	"github.com/bootapp/bootapp/internal/guestconfig"
 )
 
+// errNoVolume says no block device with the data volume appeared in time.
+var errNoVolume = errors.New("data volume not found")
+
 // The data volume's lifecycle, as decisions without system calls: which
 // disk is the volume, whether to format it, what an e2fsck exit status
 // means and whether to grow it. data_linux.go does the I/O.
