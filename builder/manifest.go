@@ -225,6 +225,15 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 		}
 		in.Fsck = &p
 	}
+	if app.system != nil {
+		for _, deb := range app.system.packages {
+			p, err := packageInput(ctx, deb, "")
+			if err != nil {
+				return nil, err
+			}
+			in.System = append(in.System, p)
+		}
+	}
 	initBin, err := initbin.Init("amd64")
 	if err != nil {
 		return nil, err
@@ -341,6 +350,9 @@ func encodeSBOM(res *Result, d *described) ([]byte, error) {
 		pkg(in.Bootloader, sbom.PurposeApplication, "UEFI boot loader (systemd-boot), EFI/BOOT/BOOTX64.EFI"))
 	if in.Fsck != nil {
 		root.Contains = append(root.Contains, pkg(*in.Fsck, sbom.PurposeApplication, "e2fsck (statically linked), /sbin/e2fsck in the initramfs, run on the data volume"))
+	}
+	for _, p := range in.System {
+		root.Contains = append(root.Contains, pkg(p, sbom.PurposeFile, "system files of the guest (CA certificates or time zones) taken from this package"))
 	}
 	for _, p := range in.Runtime {
 		root.Contains = append(root.Contains, pkg(p, sbom.PurposeLibrary, "runtime of the app"))

@@ -317,6 +317,10 @@ type Inputs struct {
 	// Fsck is the e2fsck-static package whose e2fsck the image carries as
 	// /sbin/e2fsck; nil when the cache had none.
 	Fsck *InputPackage `json:"fsck,omitempty"`
+	// System lists the packages whose files the image carries as the
+	// machine's system files: ca-certificates (the CA bundle) and tzdata
+	// (time zones), when the build used them.
+	System []InputPackage `json:"system,omitempty"`
 	// Runtime lists the packages of the app's runtime (a JRE, Node.js).
 	// None exist yet: a static executable needs none.
 	Runtime []InputPackage `json:"runtime,omitempty"`
