@@ -410,3 +410,48 @@ func reportBootSamples(b *testing.B, samples []bootSample) {
 		}
 	}
 }
+
+// TestConsoleStampsSample checks the split of a boot into its parts from
+// console lines with known host arrival times.
+func TestConsoleStampsSample(t *testing.T) {
+	c := &consoleStamps{lines: []stampedLine{
+		{4 * time.Second, "\x1b[2J BdsDxe: loading Boot0001"},
+		{6100 * time.Millisecond, "bootapp-init: [    2.000000] starting"},
+		{6600 * time.Millisecond, "bootapp-init: [    2.500000] drivers: 3 of 9 loaded"},
+		{6700 * time.Millisecond, "bootapp-init: [    2.600000] net: eth0: 10.0.2.15/24 in 100ms (attempt 1)"},
+		{6900 * time.Millisecond, "bootapp-init: [    2.800000] data: mounted /dev/vdb on /data in 300ms"},
+		{7000 * time.Millisecond, "bootapp-init: [    3.000000] app: starting /app/hello as 1000:1000"},
+		{7500 * time.Millisecond, "bootapp-init: [    3.400000] net: eth0: renewed"},
+	}}
+	s, err := c.sample("uefi", 8*time.Second, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(name string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	// The kernel entered at 4.0 s: the least delayed line is "app:
+	// starting" (7.0-3.0); the others give 4.1.
+	near("Firmware", s.Firmware, 4.0)
+	near("Kernel", s.Kernel, 2.0)
+	near("Modules", s.Modules, 0.5)
+	near("Net", s.Net, 0.1)
+	near("Data", s.Data, 0.3)
+	near("DataNet", s.DataNet, 0.3)
+	near("Init", s.Init, 0.2)
+	near("App", s.App, 1.0)
+	near("sum", s.Firmware+s.Kernel+s.Modules+s.DataNet+s.Init+s.App, s.Total)
+
+	limit := &consoleStamps{lines: []stampedLine{{3 * time.Second, "bootapp-init: [    1.000000] starting"}}}
+	if s, err = limit.sample("limit-uefi", 3100*time.Millisecond, true); err != nil {
+		t.Fatal(err)
+	}
+	near("limit Firmware", s.Firmware, 2.0)
+	near("limit Off", s.Off, 0.1)
+	if _, err := (&consoleStamps{}).sample("uefi", time.Second, false); err == nil {
+		t.Error("no console lines: no error")
+	}
+}
