@@ -23,7 +23,7 @@ func fuzzResult() *Result {
 			{Path: "/out/web-data.raw", Role: RoleData, Format: image.Raw, Size: 1 << 30, Allocated: 1 << 20},
 		},
 		Manifest:      "/out/web.manifest.json",
-		KernelRelease: "6.1.0-56-cloud-amd64",
+		KernelRelease: "9.9.9-1-test-amd64",
 		Spec: Spec{
 			Name:       "web",
 			App:        App{Path: "web", Args: []string{"-v"}, Env: []string{"A=1"}, Ports: []int{8080}, StopTimeout: 10 * time.Second, Restart: "on-failure"},

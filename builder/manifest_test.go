@@ -240,7 +240,7 @@ func TestManifestAndSBOM(t *testing.T) {
 func TestReadOldManifest(t *testing.T) {
 	dir := t.TempDir()
 	old := `{"files":[{"path":"hello.raw","role":"boot","format":"raw","size":69206016,"sha256":"ab"}],` +
-		`"manifest":"hello.manifest.json","kernel_release":"6.1.0-57-cloud-amd64","spec":{"name":"hello","app":{"path":"hello"},` +
+		`"manifest":"hello.manifest.json","kernel_release":"9.9.9-1-test-amd64","spec":{"name":"hello","app":{"path":"hello"},` +
 		`"kernel":{},"boot_disk":{},"data_volume":{}},"duration":1}` + "\n"
 	if err := os.WriteFile(filepath.Join(dir, "hello.manifest.json"), []byte(old), 0o644); err != nil {
 		t.Fatal(err)
@@ -249,7 +249,7 @@ func TestReadOldManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Inputs != nil || r.SBOM != "" || r.Files[0].Path != filepath.Join(dir, "hello.raw") || r.KernelRelease != "6.1.0-57-cloud-amd64" {
+	if r.Inputs != nil || r.SBOM != "" || r.Files[0].Path != filepath.Join(dir, "hello.raw") || r.KernelRelease != "9.9.9-1-test-amd64" {
 		t.Errorf("old manifest read as %+v", r)
 	}
 }

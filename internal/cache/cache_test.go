@@ -10,7 +10,7 @@ import (
 
 func TestVersionLess(t *testing.T) {
 	tests := []struct{ a, b string }{
-		{"linux-image-6.1.0-9-cloud-amd64_6.1.27-1_amd64.deb", "linux-image-6.1.0-57-cloud-amd64_6.1.192-3_amd64.deb"},
+		{"linux-image-9.9.9-9-cloud-amd64_9.9.9-1_amd64.deb", "linux-image-9.9.9-10-cloud-amd64_9.9.9-2_amd64.deb"},
 		{"systemd-boot-efi_252.38-1", "systemd-boot-efi_252.39-1"},
 		{"a1", "a10"},
 		{"a01", "a2"},

@@ -19,8 +19,8 @@ func image(contains ...sbom.Component) sbom.Component {
 }
 
 func TestNew(t *testing.T) {
-	kernel := sbom.Component{Name: "linux-image-6.1.0-57-cloud-amd64", Version: "6.1.192-3",
-		PURL: sbom.DebPURL("linux-image-6.1.0-57-cloud-amd64", "6.1.192-3", "amd64"), SHA256: sum, Purpose: sbom.PurposeOperatingSystem}
+	kernel := sbom.Component{Name: "linux-image-9.9.9-1-test-amd64", Version: "9.9.9-1",
+		PURL: sbom.DebPURL("linux-image-9.9.9-1-test-amd64", "9.9.9-1", "amd64"), SHA256: sum, Purpose: sbom.PurposeOperatingSystem}
 	xsys := sbom.Component{Name: "golang.org/x/sys", Version: "v0.50.0", PURL: sbom.GoPURL("golang.org/x/sys", "v0.50.0")}
 	tests := []struct {
 		name      string
@@ -40,11 +40,11 @@ func TestNew(t *testing.T) {
 			root: image(kernel,
 				sbom.Component{Name: "bootapp-init", Contains: []sbom.Component{xsys}},
 				sbom.Component{Name: "hello", Contains: []sbom.Component{xsys, {Name: "example.com/m", Version: "(devel)"}}}),
-			packages: []string{"SPDXRef-hello", "SPDXRef-linux-image-6.1.0-57-cloud-amd64-6.1.192-3",
+			packages: []string{"SPDXRef-hello", "SPDXRef-linux-image-9.9.9-1-test-amd64-9.9.9-1",
 				"SPDXRef-bootapp-init", "SPDXRef-golang.org-x-sys-v0.50.0", "SPDXRef-hello-2", "SPDXRef-example.com-m"},
 			relations: []string{
 				"SPDXRef-DOCUMENT DESCRIBES SPDXRef-hello",
-				"SPDXRef-hello CONTAINS SPDXRef-linux-image-6.1.0-57-cloud-amd64-6.1.192-3",
+				"SPDXRef-hello CONTAINS SPDXRef-linux-image-9.9.9-1-test-amd64-9.9.9-1",
 				"SPDXRef-bootapp-init CONTAINS SPDXRef-golang.org-x-sys-v0.50.0",
 				"SPDXRef-hello CONTAINS SPDXRef-bootapp-init",
 				"SPDXRef-hello-2 CONTAINS SPDXRef-golang.org-x-sys-v0.50.0",
