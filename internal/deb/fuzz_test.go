@@ -17,34 +17,15 @@ import (
 	"github.com/bootapp/bootapp/internal/deb/debtest"
 )
 
-// arMember returns one ar member: its 60-byte header, body and padding.
-func arMember(name string, body []byte) []byte {
-	h := fmt.Sprintf("%-16s%-12d%-6d%-6d%-8o%-10d`\n", name, 1700000000, 0, 0, 0o644, len(body))
-	b := append([]byte(h), body...)
-	if len(body)%2 == 1 {
-		b = append(b, '\n')
-	}
-	return b
-}
-
 // debWithData returns a .deb whose data.tar member (uncompressed) is data,
 // so that the fuzzer's mutations reach the tar reader directly.
 func debWithData(t testing.TB, data []byte) []byte {
 	t.Helper()
-	var ctl bytes.Buffer
-	tw := tar.NewWriter(&ctl)
-	body := []byte("Package: fuzz\nVersion: 1\nArchitecture: amd64\n")
-	if err := tw.WriteHeader(&tar.Header{Name: "./control", Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+	b, err := debtest.RawDataDeb("Package: fuzz\nVersion: 1\nArchitecture: amd64\n", data)
+	if err != nil {
 		t.Fatal(err)
 	}
-	tw.Write(body)
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b := []byte(arMagic)
-	b = append(b, arMember("debian-binary", []byte("2.0\n"))...)
-	b = append(b, arMember("control.tar", ctl.Bytes())...)
-	return append(b, arMember("data.tar", data)...)
+	return b
 }
 
 // tarOf builds a tar stream of the given entries in format.

@@ -146,3 +146,35 @@ func tarball(files []File, compression string) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
+
+// RawDataDeb returns a .deb with the given control file text whose data.tar
+// member is data, uncompressed and taken as it is (not necessarily a valid
+// tar stream), so that a fuzzer's mutations reach the tar reader directly.
+// The ar framing is written by hand: any byte string is a valid body.
+func RawDataDeb(control string, data []byte) ([]byte, error) {
+	var ctl bytes.Buffer
+	tw := tar.NewWriter(&ctl)
+	if err := tw.WriteHeader(&tar.Header{Name: "./control", Mode: 0o644, Size: int64(len(control)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write([]byte(control)); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	b := []byte("!<arch>\n")
+	b = append(b, arMember("debian-binary", []byte("2.0\n"))...)
+	b = append(b, arMember("control.tar", ctl.Bytes())...)
+	return append(b, arMember("data.tar", data)...), nil
+}
+
+// arMember returns one ar member: its 60-byte header, body and padding.
+func arMember(name string, body []byte) []byte {
+	h := fmt.Sprintf("%-16s%-12d%-6d%-6d%-8o%-10d`\n", name, epoch.Unix(), 0, 0, 0o644, len(body))
+	b := append([]byte(h), body...)
+	if len(body)%2 == 1 {
+		b = append(b, '\n')
+	}
+	return b
+}
