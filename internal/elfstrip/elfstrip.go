@@ -116,6 +116,9 @@ func StripDebug(data []byte) (out []byte, ok bool, err error) {
 	return b.Bytes(), true, nil
 }
 
+// maxAlign is the largest section alignment Strip pads for.
+const maxAlign = 4096
+
 // Strip plans the removal of the DWARF sections of the size-byte ELF file
 // r. ok is false, with a nil Stripped, when there is nothing to strip or the
 // file is not a 64-bit little-endian ELF file this package can rewrite
@@ -226,12 +229,17 @@ func Strip(r io.ReaderAt, size int64) (s *Stripped, ok bool, err error) {
 		return nil, false, nil
 	}
 	// Every non-allocated section must lie behind the loadable image, or
-	// moving it could corrupt the program: leave such files alone.
+	// moving it could corrupt the program, and its alignment must be a
+	// power of two no larger than a page (linkers write 1 to 64), or the
+	// padding before it could be anything: leave such files alone.
 	for i, s := range secs {
-		if i == 0 || s.Flags&uint64(elf.SHF_ALLOC) != 0 || s.Type == uint32(elf.SHT_NOBITS) || s.Size == 0 {
+		if i == 0 || s.Flags&uint64(elf.SHF_ALLOC) != 0 || s.Type == uint32(elf.SHT_NOBITS) {
 			continue
 		}
-		if s.Offset < base {
+		if s.Addralign > maxAlign || s.Addralign&(s.Addralign-1) != 0 {
+			return nil, false, nil
+		}
+		if s.Size != 0 && s.Offset < base {
 			return nil, false, nil
 		}
 	}
