@@ -28,8 +28,23 @@ type appLayout struct {
 	// system holds the system files (CA bundle, time zones, /etc),
 	// settled by resolveSystem.
 	system *systemFiles
+	// runtime is the Java or Node.js runtime the app runs on; nil for a
+	// native executable.
+	runtime *runtimeLayout
+	// tmp is a temporary directory the app archive was unpacked into,
+	// removed when the build ends; "" for none.
+	tmp string
 	// notes are progress lines about the app, for the build's log.
 	notes []string
+}
+
+// exec returns the guest path of the executable the init starts and its
+// arguments before the app's own.
+func (l *appLayout) exec() (string, []string) {
+	if l.runtime != nil {
+		return l.runtime.exec, l.runtime.args
+	}
+	return l.guestPath, nil
 }
 
 // resolveApp checks the app path and its entrypoint, and resolves the

@@ -52,9 +52,12 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 
 	// Inputs, and every check that needs no output, come first: nothing
 	// in the output directory is touched before they all pass.
-	app, err := resolveApp(s.App)
+	app, err := resolvePayload(ctx, &s)
 	if err != nil {
 		return nil, err
+	}
+	if app.tmp != "" {
+		defer os.RemoveAll(app.tmp)
 	}
 	for _, n := range app.notes {
 		logf("%s", n)
@@ -118,7 +121,9 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	logf("initramfs %.1f MiB (%d modules)", float64(initrd.size)/(1<<20), len(mods))
+	memMiB := guestMemoryMiB(initrd.rootfs, app)
+	logf("initramfs %.1f MiB (%d modules); root file system %.1f MiB in RAM: the guest needs %d MiB of memory (run and Verify give it that)",
+		float64(initrd.size)/(1<<20), len(mods), float64(initrd.rootfs)/(1<<20), memMiB)
 	files := &image.BootFiles{
 		Loader:       loader,
 		Kernel:       kimg,
@@ -174,6 +179,8 @@ func build(ctx context.Context, spec Spec, encode encodeFunc) (*Result, error) {
 		Spec:            s,
 		SourceDateEpoch: s.SourceDateEpoch,
 		Inputs:          inputs.inputs,
+		RootFSBytes:     initrd.rootfs,
+		MemoryMiB:       memMiB,
 		Duration:        time.Since(start),
 	}
 	bom, err := encodeSBOM(res, inputs)
@@ -358,4 +365,21 @@ func outputName(base string, f image.Format, all []image.Format) string {
 		}
 	}
 	return base + f.Ext()
+}
+
+// minMemoryMiB is the least guest memory run and Verify give a VM.
+const minMemoryMiB = 512
+
+// guestMemoryMiB returns the guest memory an image needs: the root file
+// system twice over (the firmware and the kernel hold the initramfs file
+// while the kernel unpacks it into RAM, where it stays), what the runtime
+// wants, at least minMemoryMiB, rounded up to 256 MiB.
+func guestMemoryMiB(rootfs int64, app *appLayout) int {
+	want := nativeMemoryMiB
+	if app.runtime != nil {
+		want = app.runtime.memoryMiB
+	}
+	mib := int(2*rootfs>>20) + want
+	mib = (mib + 255) / 256 * 256
+	return max(mib, minMemoryMiB)
 }

@@ -34,8 +34,18 @@ func resolveClosure(a App, l *appLayout, dynamic bool, logf func(string, ...any)
 	}
 	inputs := []string{l.guestPath}
 	mounts := map[string]string{appInstallDir: l.src}
+	rt := l.runtime
+	if rt != nil {
+		// The runtime's executable and objects come first: the first
+		// input sets the ELF class and machine of the rest.
+		inputs = append([]string(nil), rt.inputs...)
+		for g, h := range rt.mounts {
+			mounts[g] = h
+		}
+	}
 	if !l.isDir {
-		mounts = map[string]string{l.guestPath: l.src}
+		delete(mounts, appInstallDir)
+		mounts[l.guestPath] = l.src
 	} else {
 		more, err := appObjects(l, logf)
 		if err != nil {
@@ -50,14 +60,29 @@ func resolveClosure(a App, l *appLayout, dynamic bool, logf func(string, ...any)
 	if root == "" {
 		root = "/"
 	}
+	if rt != nil {
+		root = rt.root
+	}
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return nil, fieldErr(ErrNotFound, "app.sysroot", "%s is not a directory: give the root directory of the system the app was built for", root)
 	}
-	c, err := elfdeps.Resolve(elfdeps.Options{Root: root, Mounts: mounts, Extra: a.ExtraFiles}, inputs...)
+	extra := a.ExtraFiles
+	if rt != nil {
+		extra = append(append([]string(nil), extra...), rt.extra...)
+	}
+	c, err := elfdeps.Resolve(elfdeps.Options{Root: root, Mounts: mounts, Extra: extra}, inputs...)
 	if err != nil {
 		field := entryField
 		if a.Sysroot != "" {
 			field = "app.sysroot"
+		}
+		if rt != nil && a.RuntimePath == "" {
+			// The libraries come from the runtime's Debian packages.
+			field = "app.runtime"
+			var me *elfdeps.MissingError
+			if errors.As(err, &me) {
+				return nil, fieldErr(ErrNotFound, field, "%v in the %s runtime's Debian packages (%s): fetch the runtime again (mkbootapp fetch --runtime %s); a native addon's own libraries need a runtime path and a sysroot that has them", err, rt.kind, root, rt.kind)
+			}
 		}
 		var me *elfdeps.MissingError
 		switch {
@@ -87,7 +112,9 @@ func resolveClosure(a App, l *appLayout, dynamic bool, logf func(string, ...any)
 		}
 		n, size = n+1, size+fi.Size()
 	}
-	if c.Interp != "" {
+	if rt != nil {
+		logf("%s: %d files, %.1f MiB of libraries from %s", rt.kind, n, float64(size)/(1<<20), root)
+	} else if c.Interp != "" {
 		logf("app: dynamically linked (loader %s): %d files, %.1f MiB from %s", c.Interp, n, float64(size)/(1<<20), root)
 	} else if n > 0 {
 		logf("app: %d files, %.1f MiB from %s", n, float64(size)/(1<<20), root)

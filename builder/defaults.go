@@ -11,6 +11,7 @@ import (
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/cache"
 	"github.com/bootapp/bootapp/internal/guestconfig"
+	"github.com/bootapp/bootapp/internal/jlink"
 	"github.com/bootapp/bootapp/kernel"
 )
 
@@ -37,6 +38,9 @@ const (
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
 // tzRE matches IANA time zone names (Europe/Berlin, Etc/GMT+5, UTC).
+// javaClassRE is a binary class name ("com.example.Main", "a.B$C").
+var javaClassRE = regexp.MustCompile(`^[\p{L}_$][\p{L}\p{N}_$]*(\.[\p{L}_$][\p{L}\p{N}_$]*)*$`)
+
 var tzRE = regexp.MustCompile(`^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$`)
 
 // DefaultCacheDir returns the cache directory used when Spec.CacheDir is
@@ -53,6 +57,11 @@ func (s Spec) WithDefaults() (Spec, error) {
 	}
 	if s.Name == "" {
 		base := filepath.Base(filepath.Clean(s.App.Path))
+		for _, ext := range []string{".gz", ".xz", ".zst", ".zstd"} {
+			if b, ok := strings.CutSuffix(base, ext); ok && strings.HasSuffix(b, ".tar") {
+				base = b
+			}
+		}
 		s.Name = strings.TrimSuffix(base, filepath.Ext(base))
 		if !nameRE.MatchString(s.Name) {
 			s.Name = "app"
@@ -63,6 +72,24 @@ func (s Spec) WithDefaults() (Spec, error) {
 	}
 	if s.CacheDir == "" {
 		s.CacheDir = DefaultCacheDir()
+	}
+	switch s.App.Runtime {
+	case "":
+		s.App.Runtime = RuntimeAuto
+	case RuntimeAuto, RuntimeNative, RuntimeJava, RuntimeNode:
+	default:
+		return s, specErr("app.runtime", "unknown runtime %q: want auto, native, java or node", s.App.Runtime)
+	}
+	if s.App.RuntimePath != "" && s.App.Runtime != RuntimeJava && s.App.Runtime != RuntimeNode && s.App.Runtime != RuntimeAuto {
+		return s, specErr("app.runtime_path", "a runtime path is for the java and node runtimes, not %s", s.App.Runtime)
+	}
+	if c := s.App.MainClass; c != "" && !javaClassRE.MatchString(c) {
+		return s, specErr("app.main_class", "%q is not a Java class name (such as com.example.Main)", c)
+	}
+	for _, m := range s.App.JavaModules {
+		if m != "all" && !jlink.ValidModule(m) || m == "all" && len(s.App.JavaModules) > 1 {
+			return s, specErr("app.java_modules", "%q is not a module name (such as java.sql), and \"all\" stands alone", m)
+		}
 	}
 	if s.OutputDir == "" {
 		s.OutputDir = DefaultOutputDir

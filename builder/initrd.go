@@ -35,6 +35,23 @@ type stagedInitramfs struct {
 	config   []byte      // /etc/bootapp/init.json
 	app      []GuestFile // the entries below /app, in archive order
 	fsckDeb  string      // the e2fsck-static package of /sbin/e2fsck; "" for none
+	rootfs   int64       // the root file system's size in RAM, unpacked
+}
+
+// entryOverhead is what an entry costs in the guest's RAM beside its
+// data: an inode and a directory entry, rounded up.
+const entryOverhead = 512
+
+// baseBytes is the unpacked size of the base segment's files (e2fsck's
+// 2 MB is left to the margin).
+func baseBytes(initBin []byte, mods []kernel.Module, drivers []byte) int64 {
+	n := int64(len(initBin)+len(drivers)) + 2<<20
+	for _, m := range mods {
+		if fi, err := os.Stat(m.File); err == nil {
+			n += fi.Size() + entryOverhead
+		}
+	}
+	return n
 }
 
 // assembleInitramfs writes the initramfs into a new file at path and
@@ -87,7 +104,9 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	// Every entry after the guest configuration is the app's: /app, and
 	// the libraries and system files it needs.
 	recording := false
+	var appBytes int64 // the size of the app segment's files unpacked
 	record := func(e initramfs.Entry) {
+		appBytes += e.Size + entryOverhead
 		if recording {
 			st.app = append(st.app, guestEntry(e))
 		}
@@ -104,8 +123,20 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	if err != nil {
 		return nil, err
 	}
-	iw := newImageWriter(w, append([]string{appInstallDir, guestDir(guestconfig.Path), guestDir(guestconfig.DriversPath)}, modPaths...))
+	baseDirs := append([]string{appInstallDir, guestDir(guestconfig.Path), guestDir(guestconfig.DriversPath)}, modPaths...)
+	if err := writeRuntime(ctx, w, app.runtime, logf); err != nil {
+		return nil, err
+	}
+	if app.runtime != nil {
+		for g := range app.runtime.mounts {
+			baseDirs = append(baseDirs, g)
+		}
+	}
+	iw := newImageWriter(w, baseDirs)
 	if err := writeSystem(iw, app.system); err != nil {
+		return nil, err
+	}
+	if err := writeJavaTrust(iw, app, s.SourceDateEpoch); err != nil {
 		return nil, err
 	}
 	if err := writeClosure(ctx, iw, app.closure); err != nil {
@@ -120,18 +151,20 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 		}
 	}
 	st.size = int64(len(base)) + w.Written()
+	st.rootfs = baseBytes(initBin, mods, drivers) + appBytes
 	return st, nil
 }
 
 // guestConfig is what the guest init reads from /etc/bootapp/init.json.
 func guestConfig(s *Spec, app *appLayout, modPaths []string) *guestconfig.Config {
+	exec, execArgs := app.exec()
 	cfg := &guestconfig.Config{
 		Version:  guestconfig.Version,
 		Hostname: s.Name,
 		Modules:  modPaths,
 		App: guestconfig.App{
-			Path: app.guestPath,
-			Args: s.App.Args,
+			Path: exec,
+			Args: append(append([]string(nil), execArgs...), s.App.Args...),
 			Env:  s.App.Env,
 			Dir:  s.App.WorkDir,
 			UID:  defaultAppUID,
@@ -246,6 +279,10 @@ func writeApp(ctx context.Context, w *initramfs.Writer, a App, app *appLayout, l
 	}
 	hostSum := hex.EncodeToString(h.Sum(nil))
 	size, r := fi.Size(), io.Reader(io.NewSectionReader(f, 0, fi.Size()))
+	if app.runtime != nil {
+		// A jar or a script: data the runtime reads, not a program.
+		return hostSum, w.CopyFile(app.guestPath, 0o644, size, r)
+	}
 	if !a.KeepDebug {
 		if stripped, ok, err := elfstrip.Strip(f, size); err != nil {
 			return "", fieldErr(err, "app.keep_debug", "strip debug information from %s: %v (keep the debug information to copy it unchanged)", app.entry, err)

@@ -247,7 +247,11 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 		in.Modules = append(in.Modules, guestFile(initrd.modPaths[i], 0o644, data))
 	}
 	in.Config = guestFile(guestconfig.Path, 0o644, initrd.config)
-	in.App = AppInput{Path: s.App.Path, Entrypoint: app.guestPath, Files: initrd.app}
+	exec, _ := app.exec()
+	in.App = AppInput{Path: s.App.Path, Entrypoint: exec, Files: initrd.app}
+	if app.runtime != nil {
+		in.Runtime = app.runtime.packages
+	}
 	d := &described{inputs: in}
 	if d.initBI, err = buildinfo.Read(bytes.NewReader(initBin)); err != nil {
 		return nil, fmt.Errorf("read build information of the guest init: %w", err)

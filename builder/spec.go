@@ -97,11 +97,18 @@ type Spec struct {
 
 // App describes the application and how it is started.
 type App struct {
-	// Path is an executable (static, or dynamically linked against the
-	// libraries of Sysroot) or a directory holding the app.
+	// Path is the app: an executable (static, or dynamically linked
+	// against the libraries of Sysroot), an executable jar, a directory
+	// holding the app (a Node.js app with package.json and node_modules,
+	// Java classes and jars, any program with its files), or a tar
+	// archive (.tar, .tar.gz, .tar.xz, .tar.zst) of such a directory,
+	// unpacked as /app with its modes, symbolic and hard links.
 	Path string `json:"path"`
 	// Entrypoint is the executable to start, relative to Path when Path
-	// is a directory. Ignored when Path is a file.
+	// is a directory. Ignored when Path is a file. For a Node.js app it
+	// is the script node runs; default: the file `npm start` would run
+	// (package.json scripts.start "node FILE"), else its "main", else
+	// index.js.
 	Entrypoint string `json:"entrypoint,omitempty"`
 	// Args are passed to the entrypoint.
 	Args []string `json:"args,omitempty"`
@@ -140,6 +147,31 @@ type App struct {
 	// configuration it reads from /etc or /usr/share. ELF objects among
 	// them get their libraries too.
 	ExtraFiles []string `json:"extra_files,omitempty"`
+	// Runtime says what runs the app: "native" (an x86_64 Linux
+	// executable, static or dynamically linked), "java" (an executable
+	// jar, or a directory of classes and jars with MainClass) or "node"
+	// (a Node.js app directory with a package.json). Default ("" or
+	// "auto"): "java" for a .jar or when MainClass is set, "node" for a
+	// directory with a package.json, else "native". The Java and Node.js
+	// runtimes come from the Debian packages `mkbootapp fetch --runtime
+	// java,node` puts in CacheDir (their libraries from the same
+	// packages, never from the build host), or from RuntimePath.
+	Runtime string `json:"runtime,omitempty"`
+	// RuntimePath is a JDK or JRE (a directory with bin/java; a JDK with
+	// jmods gets a jlinked runtime) or a Node.js distribution (bin/node),
+	// as a directory or a tar archive, used instead of the cached Debian
+	// packages. Its libraries come from Sysroot.
+	RuntimePath string `json:"runtime_path,omitempty"`
+	// MainClass is the class a Java app starts from when Path is a
+	// directory: the JVM runs it with /app, /app/* and /app/lib/* as the
+	// classpath. Ignored for a jar, which names its own Main-Class.
+	MainClass string `json:"main_class,omitempty"`
+	// JavaModules are the Java modules of the runtime jlink makes for
+	// the app. Default: the modules jdeps finds the app uses, with
+	// jdk.crypto.ec (TLS) and jdk.localedata; for a Spring Boot jar, whose
+	// nested jars jdeps cannot see, java.se and the common jdk modules.
+	// ["all"] copies the whole runtime image instead.
+	JavaModules []string `json:"java_modules,omitempty"`
 	// KeepDebug copies the executable unchanged. By default DWARF debug
 	// sections are stripped from it (stack traces keep file:line, which
 	// Go stores in .gopclntab), which makes images about a third smaller.
@@ -302,6 +334,15 @@ type Result struct {
 	// Inputs lists every input of the boot disk with its SHA-256. Nil in
 	// manifests of older versions.
 	Inputs *Inputs `json:"inputs,omitempty"`
+	// RootFSBytes is the size of the guest's root file system once the
+	// kernel has unpacked the initramfs into RAM, where it stays.
+	RootFSBytes int64 `json:"rootfs_bytes,omitempty"`
+	// MemoryMiB is the guest memory `mkbootapp run` and Verify give the
+	// VM unless told otherwise: room for the root file system (twice
+	// its size while the firmware and the kernel load it) and for the
+	// runtime (512 MiB at least; a JVM gets 768 MiB more). Give a cloud
+	// instance at least as much.
+	MemoryMiB int `json:"memory_mib,omitempty"`
 	// Duration of the build.
 	Duration time.Duration `json:"duration"`
 }
@@ -321,8 +362,9 @@ type Inputs struct {
 	// machine's system files: ca-certificates (the CA bundle) and tzdata
 	// (time zones), when the build used them.
 	System []InputPackage `json:"system,omitempty"`
-	// Runtime lists the packages of the app's runtime (a JRE, Node.js).
-	// None exist yet: a static executable needs none.
+	// Runtime lists the packages of the app's runtime (the JDK and
+	// Node.js packages and the libraries they need, or the RuntimePath
+	// given); nil for a native app.
 	Runtime []InputPackage `json:"runtime,omitempty"`
 	// Init is the guest init, /init in the initramfs.
 	Init GuestFile `json:"init"`

@@ -43,6 +43,10 @@ type TreeOptions struct {
 	// setgid bits were dropped, with its archive name and its host mode,
 	// so that the caller can tell the user.
 	Stripped func(name string, hostMode fs.FileMode)
+	// Skip, if set, is called with the archive name of each entry; an
+	// entry for which it returns true is left out (a directory with all
+	// it holds), so that the caller can write its own in its place.
+	Skip func(name string) bool
 }
 
 // setID are the mode bits AddTree drops from files.
@@ -76,6 +80,12 @@ func AddTreeOptions(ctx context.Context, w *Writer, dst string, src string, opts
 			return fmt.Errorf("initramfs: add tree: %s: %w", p, err)
 		}
 		name := path.Join(dst, filepath.ToSlash(rel))
+		if opts.Skip != nil && opts.Skip(name) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		switch t := d.Type(); {
 		case t.IsDir():
 			info, err := d.Info()

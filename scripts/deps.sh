@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the host tools bootapp's demo and tests need, when missing, and
-# fills the package cache (kernel and systemd-boot .debs) with apt-get
-# download. Safe to run again: it only does what is missing.
+# fills the package cache (kernel and systemd-boot .debs, the Node.js and
+# Java runtimes) with apt-get download. Safe to run again: it only does
+# what is missing.
 set -euo pipefail
 
 need=()
@@ -24,6 +25,11 @@ have dpkg-deb || need+=(dpkg)
 have curl || need+=(curl)
 have gcc || need+=(gcc libc6-dev zlib1g-dev) # the dynamically linked test apps (cgo, C)
 [ -x /usr/bin/time ] || need+=(time)
+# Building the Node.js and Java examples: npm, javac and jar. Only when
+# absent: a host may have them from elsewhere (nodesource's nodejs ships
+# npm, and Debian's npm would conflict with it).
+have npm || need+=(npm)
+have javac || need+=(default-jdk-headless)
 
 sudo=""
 if [ "$(id -u)" != 0 ]; then
@@ -46,3 +52,6 @@ go run ./cmd/mkbootapp fetch
 # Debian's generic kernel too: the hardware tests boot its e1000/AHCI
 # drivers, which the cloud kernel lacks.
 go run ./cmd/mkbootapp fetch --kernel-package linux-image-amd64 >/dev/null
+# The Node.js and Java runtimes (Debian's nodejs and OpenJDK with the
+# packages of the libraries they need), unpacked in the cache.
+go run ./cmd/mkbootapp fetch --runtime node,java

@@ -42,7 +42,8 @@ type Options struct {
 	Console io.Writer
 	// Accel is the QEMU accelerator: "auto" (default), "kvm" or "tcg".
 	Accel string
-	// MemoryMB and CPUs size the VM (defaults: 512 MiB, 2 CPUs).
+	// MemoryMB and CPUs size the VM (defaults: the memory the build
+	// chose, Result.GuestMemory, and 2 CPUs).
 	MemoryMB int
 	CPUs     int
 	// ShutdownTimeout bounds the clean power-off after the app is healthy.
@@ -110,12 +111,16 @@ func Run(ctx context.Context, res *builder.Result, opts Options) (rep *Report, e
 		disks = append(disks, qemu.Disk{Path: scratch, Format: data.Format})
 	}
 
+	mem, warning := res.GuestMemory(opts.MemoryMB)
+	if warning != "" && opts.Console != nil {
+		fmt.Fprintf(opts.Console, "verify: warning: %s\n", warning)
+	}
 	rep = &Report{BootDisk: boot.Path, Health: hc}
 	defer func() { rep.Total = time.Since(start) }()
 	bootStart := time.Now()
 	vm, err := qemu.Start(ctx, qemu.Config{
 		Disks:    disks,
-		MemoryMB: opts.MemoryMB,
+		MemoryMB: mem,
 		CPUs:     opts.CPUs,
 		Forwards: []qemu.Forward{{GuestPort: hc.Port}},
 		Console:  opts.Console,

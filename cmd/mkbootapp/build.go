@@ -103,7 +103,11 @@ from a JSON file first, and flags given on the command line override it.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "read the build spec from this JSON file (flags override it; durations as \"10s\", sizes as \"1G\")")
-	fl.StringVar(&spec.App.Path, "app", "", "the app: a linux/amd64 executable (static, or dynamically linked: its libraries come from --sysroot), or a directory holding one (with --entrypoint)")
+	fl.StringVar(&spec.App.Path, "app", "", "the app: a linux/amd64 executable (static, or dynamically linked: its libraries come from --sysroot), a directory holding one (with --entrypoint), an executable jar, a Node.js app directory (package.json), or a tar archive of a directory")
+	fl.StringVar(&spec.App.Runtime, "runtime", "", "what runs the app: auto (default: java for a .jar or with --main-class, node for a directory with package.json, else native), native, java or node; java and node come from the cache (mkbootapp fetch --runtime java,node)")
+	fl.StringVar(&spec.App.RuntimePath, "runtime-path", "", "a JDK, JRE or Node.js distribution (directory or tar archive) to use instead of the cached Debian packages; its libraries come from --sysroot")
+	fl.StringVar(&spec.App.MainClass, "main-class", "", "Java: the class to start when --app is a directory of classes and jars (classpath /app:/app/*:/app/lib/*)")
+	fl.StringSliceVar(&spec.App.JavaModules, "java-modules", nil, "Java: the modules of the linked runtime (comma-separated; default: what jdeps finds the app uses; all: every module of the JDK)")
 	fl.StringVar(&spec.App.Entrypoint, "entrypoint", "", "the executable inside the app directory")
 	fl.StringArrayVar(&spec.App.Args, "arg", nil, "argument for the app (repeat for several)")
 	fl.StringArrayVar(&spec.App.Env, "env", nil, "KEY=VALUE for the app's environment (repeat for several)")
@@ -169,6 +173,10 @@ func (f *buildFlags) apply(cmd *cobra.Command, flags builder.Spec) (builder.Spec
 	}
 	over("app", func() { s.App.Path = flags.App.Path })
 	over("entrypoint", func() { s.App.Entrypoint = flags.App.Entrypoint })
+	over("runtime", func() { s.App.Runtime = flags.App.Runtime })
+	over("runtime-path", func() { s.App.RuntimePath = flags.App.RuntimePath })
+	over("main-class", func() { s.App.MainClass = flags.App.MainClass })
+	over("java-modules", func() { s.App.JavaModules = flags.App.JavaModules })
 	over("arg", func() { s.App.Args = flags.App.Args })
 	over("env", func() { s.App.Env = flags.App.Env })
 	over("workdir", func() { s.App.WorkDir = flags.App.WorkDir })

@@ -70,7 +70,7 @@ table, file system, loader or entry): it is no substitute for a plain run or
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.memory, "memory", 512, "guest memory in MiB")
+	fl.IntVar(&f.memory, "memory", 0, "guest memory in MiB (default: what the build chose for the image, see its manifest's memory_mib; 512 without a manifest)")
 	fl.IntVar(&f.cpus, "cpus", 2, "number of virtual CPUs")
 	fl.StringArrayVar(&f.ports, "port", nil, "forward a port: HOST:GUEST, or PORT for the same number (repeatable; HOST 0 picks a free port)")
 	fl.StringVar(&f.data, "data", "", "data volume image to attach (default: the manifest's)")
@@ -89,6 +89,8 @@ type runPlan struct {
 	data     *qemu.Disk
 	forwards []qemu.Forward
 	grace    time.Duration
+	memory   int // MiB
+	warnings []string
 }
 
 // runImage boots the image at target until the guest powers off or ctx is
@@ -97,6 +99,9 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 	plan, err := planRun(target, f)
 	if err != nil {
 		return err
+	}
+	for _, w := range plan.warnings {
+		fmt.Fprintf(stderr, "mkbootapp: warning: %s\n", w)
 	}
 	disks := []qemu.Disk{plan.boot}
 	if plan.data != nil {
@@ -121,7 +126,7 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 	vm, err := qemu.Start(vmCtx, qemu.Config{
 		FwCfg:    fwCfg,
 		Disks:    disks,
-		MemoryMB: f.memory,
+		MemoryMB: plan.memory,
 		CPUs:     f.cpus,
 		Forwards: plan.forwards,
 		Console:  stdout,
@@ -263,6 +268,15 @@ func planRun(target string, f runFlags) (*runPlan, error) {
 	}
 	plan.forwards = forwardsFor(guest, explicit, func(p int) bool { return qemu.PortFree("127.0.0.1", p) })
 
+	plan.memory = f.memory
+	if res != nil {
+		var warning string
+		if plan.memory, warning = res.GuestMemory(f.memory); warning != "" {
+			plan.warnings = append(plan.warnings, warning)
+		}
+	} else if plan.memory <= 0 {
+		plan.memory = 512
+	}
 	plan.grace = f.grace
 	if plan.grace <= 0 {
 		stop := 10 * time.Second

@@ -23,6 +23,11 @@ const (
 	Initramfs = "initramfs"
 	// Loaders holds boot loaders extracted from packages.
 	Loaders = "loaders"
+	// Runtimes holds the language runtimes (Node.js, Java) that
+	// `mkbootapp fetch --runtime` resolves: one index per runtime
+	// (RuntimeIndex) and the merged trees their packages unpack into
+	// (internal/debroot).
+	Runtimes = "runtimes"
 )
 
 // File name patterns of the packages in Debs.

@@ -14,12 +14,14 @@ import (
 
 // File is one entry of the data archive. Names are written with a leading
 // "./", as dpkg-deb does. A Name ending in "/" is a directory; a non-empty
-// Link makes a symbolic link.
+// Link makes a symbolic link, a non-empty HardLink a hard link to that
+// earlier entry's name.
 type File struct {
-	Name string
-	Body []byte
-	Mode int64
-	Link string
+	Name     string
+	Body     []byte
+	Mode     int64
+	Link     string
+	HardLink string
 }
 
 // Package describes a package to build.
@@ -90,6 +92,8 @@ func tarball(files []File, compression string) ([]byte, error) {
 		switch {
 		case f.Link != "":
 			h.Typeflag, h.Linkname, h.Size = tar.TypeSymlink, f.Link, 0
+		case f.HardLink != "":
+			h.Typeflag, h.Linkname, h.Size = tar.TypeLink, f.HardLink, 0
 		case len(f.Name) > 0 && f.Name[len(f.Name)-1] == '/':
 			h.Typeflag, h.Size = tar.TypeDir, 0
 		}

@@ -38,8 +38,26 @@ type Config struct {
 	// the app (then `entrypoint` names the executable inside it). Required.
 	AppPath string `mapstructure:"app_path" required:"true"`
 	// The executable to start, relative to `app_path` when that is a
-	// directory. Required for a directory, not allowed for a file.
+	// directory. Required for a directory of a native app, not allowed for
+	// a file. For a Node.js app, the script node runs (default: what `npm
+	// start` runs, else package.json "main", else index.js).
 	Entrypoint string `mapstructure:"entrypoint"`
+	// What runs the app: "auto" (the default: "java" for a .jar or with
+	// `main_class`, "node" for a directory with a package.json, else
+	// "native"), "native", "java" or "node". The Java and Node.js
+	// runtimes come from the Debian packages `mkbootapp fetch --runtime
+	// java,node` puts in `cache_dir`, or from `runtime_path`.
+	Runtime string `mapstructure:"runtime"`
+	// A JDK, JRE or Node.js distribution (a directory or a tar archive)
+	// to use instead of the cached Debian packages; its libraries come
+	// from `sysroot`.
+	RuntimePath string `mapstructure:"runtime_path"`
+	// Java: the class to start when `app_path` is a directory of classes
+	// and jars (the classpath is /app, /app/* and /app/lib/*).
+	MainClass string `mapstructure:"main_class"`
+	// Java: the modules of the runtime jlink makes for the app. Defaults
+	// to what jdeps finds the app uses; ["all"] takes every module.
+	JavaModules []string `mapstructure:"java_modules"`
 	// Arguments passed to the entrypoint.
 	Args []string `mapstructure:"args"`
 	// Environment variables of the app, as a map of name to value.
@@ -312,6 +330,10 @@ func (c *Config) prepareApp(v *validator) {
 		KeepDebug:   c.KeepDebug,
 		Sysroot:     c.Sysroot,
 		ExtraFiles:  c.ExtraFiles,
+		Runtime:     c.Runtime,
+		RuntimePath: c.RuntimePath,
+		MainClass:   c.MainClass,
+		JavaModules: c.JavaModules,
 	}
 	switch fi, err := os.Stat(c.AppPath); {
 	case c.AppPath == "":
@@ -320,7 +342,11 @@ func (c *Config) prepareApp(v *validator) {
 		v.fail("app_path", "cannot use %s: %v", c.AppPath, err)
 	case fi.IsDir():
 		if c.Entrypoint == "" {
-			v.fail("entrypoint", "is required when app_path %s is a directory", c.AppPath)
+			_, perr := os.Stat(filepath.Join(c.AppPath, "package.json"))
+			native := c.Runtime == "native" || (c.Runtime == "" || c.Runtime == "auto") && c.MainClass == "" && perr != nil
+			if native {
+				v.fail("entrypoint", "is required when app_path %s is a directory (of a native app; a Node.js app has a package.json, a Java one a main_class)", c.AppPath)
+			}
 		} else if !filepath.IsLocal(c.Entrypoint) {
 			v.fail("entrypoint", "%q must be a relative path inside app_path", c.Entrypoint)
 		} else if ei, err := os.Stat(filepath.Join(c.AppPath, c.Entrypoint)); err != nil {
@@ -619,6 +645,10 @@ var specFields = map[string]string{
 	"network.ntp":               "ntp_servers",
 	"app.keep_debug":            "keep_debug",
 	"app.sysroot":               "sysroot",
+	"app.runtime":               "runtime",
+	"app.runtime_path":          "runtime_path",
+	"app.main_class":            "main_class",
+	"app.java_modules":          "java_modules",
 	"app.extra_files":           "extra_files",
 	"system.ca_certificates":    "ca_certificates",
 	"system.timezones":          "timezones",

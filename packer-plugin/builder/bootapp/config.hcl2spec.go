@@ -20,6 +20,10 @@ type FlatConfig struct {
 	PackerSensitiveVars    []string               `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	AppPath                *string                `mapstructure:"app_path" required:"true" cty:"app_path" hcl:"app_path"`
 	Entrypoint             *string                `mapstructure:"entrypoint" cty:"entrypoint" hcl:"entrypoint"`
+	Runtime                *string                `mapstructure:"runtime" cty:"runtime" hcl:"runtime"`
+	RuntimePath            *string                `mapstructure:"runtime_path" cty:"runtime_path" hcl:"runtime_path"`
+	MainClass              *string                `mapstructure:"main_class" cty:"main_class" hcl:"main_class"`
+	JavaModules            []string               `mapstructure:"java_modules" cty:"java_modules" hcl:"java_modules"`
 	Args                   []string               `mapstructure:"args" cty:"args" hcl:"args"`
 	Env                    map[string]string      `mapstructure:"env" cty:"env" hcl:"env"`
 	WorkDir                *string                `mapstructure:"work_dir" cty:"work_dir" hcl:"work_dir"`
@@ -85,6 +89,10 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"app_path":                   &hcldec.AttrSpec{Name: "app_path", Type: cty.String, Required: false},
 		"entrypoint":                 &hcldec.AttrSpec{Name: "entrypoint", Type: cty.String, Required: false},
+		"runtime":                    &hcldec.AttrSpec{Name: "runtime", Type: cty.String, Required: false},
+		"runtime_path":               &hcldec.AttrSpec{Name: "runtime_path", Type: cty.String, Required: false},
+		"main_class":                 &hcldec.AttrSpec{Name: "main_class", Type: cty.String, Required: false},
+		"java_modules":               &hcldec.AttrSpec{Name: "java_modules", Type: cty.List(cty.String), Required: false},
 		"args":                       &hcldec.AttrSpec{Name: "args", Type: cty.List(cty.String), Required: false},
 		"env":                        &hcldec.AttrSpec{Name: "env", Type: cty.Map(cty.String), Required: false},
 		"work_dir":                   &hcldec.AttrSpec{Name: "work_dir", Type: cty.String, Required: false},

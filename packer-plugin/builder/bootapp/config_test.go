@@ -163,6 +163,11 @@ func TestPrepareErrorsNameTheField(t *testing.T) {
 		{"entrypoint escapes", base("app_path", appDir, "entrypoint", "../x"), "entrypoint", "relative path"},
 		{"entrypoint missing", base("app_path", appDir, "entrypoint", "bin/nope"), "entrypoint", "bin/nope"},
 		{"entrypoint with file", base("entrypoint", "x"), "entrypoint", "only allowed"},
+		{"native dir without entrypoint", base("app_path", appDir, "runtime", "native"), "entrypoint", "is required"},
+		{"unknown runtime", base("runtime", "python"), "runtime", "unknown runtime"},
+		{"bad main class", base("main_class", "1x"), "main_class", "not a Java class"},
+		{"bad java module", base("java_modules", []string{"a b"}), "java_modules", "not a module"},
+		{"runtime_path with native", base("runtime", "native", "runtime_path", appDir), "runtime_path", "java and node"},
 		{"env name", base("env", map[string]string{"A-B": "1"}), "env", "A-B"},
 		{"relative work_dir", base("work_dir", "srv"), "work_dir", "absolute"},
 		{"port zero", base("ports", []int{0}), "ports", "out of range"},
@@ -328,5 +333,36 @@ func TestValidChecksum(t *testing.T) {
 		if err := validChecksum(tt.in); (err == nil) != tt.ok {
 			t.Errorf("validChecksum(%q) = %v, want ok=%v", tt.in, err, tt.ok)
 		}
+	}
+}
+
+// TestPrepareRuntimeApps: a Node.js app directory (package.json) and a
+// Java class directory (main_class) need no entrypoint, and the runtime
+// options reach the Spec.
+func TestPrepareRuntimeApps(t *testing.T) {
+	nodeDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(nodeDir, "package.json"), []byte(`{"main":"server.js"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	classDir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		raw  map[string]interface{}
+		want builder.App
+	}{
+		{"node", map[string]interface{}{"app_path": nodeDir}, builder.App{Path: nodeDir}},
+		{"java classes", map[string]interface{}{"app_path": classDir, "main_class": "example.Main", "java_modules": []string{"java.sql"}, "runtime_path": nodeDir},
+			builder.App{Path: classDir, MainClass: "example.Main", JavaModules: []string{"java.sql"}, RuntimePath: nodeDir}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var c Config
+			if _, err := c.Prepare(tc.raw); err != nil {
+				t.Fatalf("Prepare: %v", err)
+			}
+			a := c.spec.App
+			if a.Path != tc.want.Path || a.Runtime != tc.want.Runtime || a.MainClass != tc.want.MainClass || a.RuntimePath != tc.want.RuntimePath || strings.Join(a.JavaModules, ",") != strings.Join(tc.want.JavaModules, ",") {
+				t.Fatalf("spec.App = %+v, want %+v", a, tc.want)
+			}
+		})
 	}
 }
