@@ -44,7 +44,17 @@ func TestMatchesLdd(t *testing.T) {
 	if _, err := exec.LookPath("ldd"); err != nil {
 		t.Skip("no ldd on this host")
 	}
-	bins := []string{"/usr/bin/curl", "/usr/bin/qemu-img", "/usr/bin/python3", "/usr/bin/ssh", "/usr/bin/gpg", "/bin/ls", "/usr/bin/git"}
+	bins := []string{"/usr/bin/curl", "/usr/bin/qemu-img", "/usr/bin/python3", "/usr/bin/ssh", "/usr/bin/gpg", "/bin/ls", "/usr/bin/git", "/usr/bin/node"}
+	// The JVM's launchers (its libraries, such as libjvm, are loaded
+	// with dlopen and found by the JVM itself, which ldd cannot follow).
+	jvms, _ := filepath.Glob("/usr/lib/jvm/*/bin/java")
+	seen := map[string]bool{}
+	for _, j := range jvms {
+		if r, err := filepath.EvalSymlinks(j); err == nil && !seen[r] {
+			seen[r] = true
+			bins = append(bins, r)
+		}
+	}
 	tested := 0
 	for _, bin := range bins {
 		if _, err := os.Stat(bin); err != nil {
