@@ -57,7 +57,7 @@ func imageEntries(t *testing.T, s Spec) (map[string]GuestFile, []GuestFile, *app
 	}
 	defer st.Close()
 	inImage := map[string]GuestFile{}
-	for _, seg := range splitSegments(t, readFile(t, staged)) {
+	for _, seg := range splitSegments(t, initrdBytes(t, st)) {
 		files, err := readNewc(bytes.NewReader(seg), func(string) bool { return true })
 		if err != nil {
 			t.Fatal(err)

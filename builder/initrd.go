@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -26,16 +27,72 @@ import (
 // intermediate, never published (output names start with a letter or digit).
 const initramfsName = ".initramfs"
 
-// stagedInitramfs is the initramfs written into a file, open for reading.
+// stagedInitramfs is the initramfs: its segments (the cached base, the
+// cached libraries, the app's written into a staged file) read as one.
 type stagedInitramfs struct {
-	*os.File
-	size int64
+	parts  []initrdPart
+	closes []io.Closer
+	size   int64
 	// What the manifest records of it, taken as it was written.
 	modPaths []string    // the modules' guest paths, in load order
 	config   []byte      // /etc/bootapp/init.json
 	app      []GuestFile // the entries below /app, in archive order
 	fsckDeb  string      // the e2fsck-static package of /sbin/e2fsck; "" for none
 	rootfs   int64       // the root file system's size in RAM, unpacked
+}
+
+// initrdPart is one segment of the initramfs at its offset.
+type initrdPart struct {
+	r        io.ReaderAt
+	off, len int64
+}
+
+// add appends a segment of size bytes read from r; c, if not nil, is
+// closed with the initramfs.
+func (st *stagedInitramfs) add(r io.ReaderAt, size int64, c io.Closer) {
+	st.parts = append(st.parts, initrdPart{r: r, off: st.size, len: size})
+	st.size += size
+	if c != nil {
+		st.closes = append(st.closes, c)
+	}
+}
+
+// ReadAt reads the concatenated segments.
+func (st *stagedInitramfs) ReadAt(p []byte, off int64) (int, error) {
+	n := 0
+	for _, pt := range st.parts {
+		if len(p) == 0 {
+			break
+		}
+		if off >= pt.off+pt.len || off+int64(len(p)) <= pt.off {
+			continue
+		}
+		rel := off - pt.off
+		want := min(int64(len(p)), pt.len-rel)
+		m, err := pt.r.ReadAt(p[:want], rel)
+		n += m
+		if int64(m) < want {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+		p, off = p[want:], off+want
+	}
+	if len(p) > 0 {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// Close closes the segments' files.
+func (st *stagedInitramfs) Close() error {
+	var errs []error
+	for _, c := range st.closes {
+		errs = append(errs, c.Close())
+	}
+	st.closes = nil
+	return errors.Join(errs...)
 }
 
 // entryOverhead is what an entry costs in the guest's RAM beside its
@@ -88,21 +145,35 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 		return nil, err
 	}
 
+	baseDirs := append([]string{appInstallDir, guestDir(guestconfig.Path), guestDir(guestconfig.DriversPath)}, modPaths...)
+	if app.runtime != nil {
+		for g := range app.runtime.mounts {
+			baseDirs = append(baseDirs, g)
+		}
+	}
+	st := &stagedInitramfs{modPaths: modPaths, config: cfgJSON, fsckDeb: fsckDeb}
+	defer func() {
+		if err != nil {
+			st.Close()
+		}
+	}()
+	st.add(bytes.NewReader(base), int64(len(base)), nil)
+	// The runtime and the libraries: a segment of their own, cached by
+	// what it holds, so that a rebuild copies none of it.
+	libs, err := librarySegment(ctx, s, comp, app, baseDirs, path+".libraries", logf)
+	if err != nil {
+		return nil, err
+	}
+	if libs != nil {
+		st.add(libs.f, libs.size, libs.f)
+	}
+
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("create initramfs: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-		}
-	}()
-	if _, err := f.Write(base); err != nil {
-		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
-	}
-	st := &stagedInitramfs{File: f, modPaths: modPaths, config: cfgJSON, fsckDeb: fsckDeb}
 	// Every entry after the guest configuration is the app's: /app, and
-	// the libraries and system files it needs.
+	// the system files it needs.
 	recording := false
 	var appBytes int64 // the size of the app segment's files unpacked
 	record := func(e initramfs.Entry) {
@@ -113,44 +184,42 @@ func assembleInitramfs(ctx context.Context, s *Spec, k *kernel.Kernel, mods []ke
 	}
 	w, err := initramfs.NewWriterOptions(f, initramfs.Options{Compression: comp, Record: record})
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	if err := w.WriteFile(guestconfig.Path, 0o644, cfgJSON); err != nil {
+		f.Close()
 		return nil, err
 	}
 	recording = true
 	hostSum, err := writeApp(ctx, w, s.App, app, logf)
 	if err != nil {
+		f.Close()
 		return nil, err
-	}
-	baseDirs := append([]string{appInstallDir, guestDir(guestconfig.Path), guestDir(guestconfig.DriversPath)}, modPaths...)
-	if err := writeRuntime(ctx, w, app.runtime, logf); err != nil {
-		return nil, err
-	}
-	if app.runtime != nil {
-		for g := range app.runtime.mounts {
-			baseDirs = append(baseDirs, g)
-		}
 	}
 	iw := newImageWriter(w, baseDirs)
 	if err := writeSystem(iw, app.system); err != nil {
+		f.Close()
 		return nil, err
 	}
 	if err := writeJavaTrust(iw, app, s.SourceDateEpoch); err != nil {
+		f.Close()
 		return nil, err
 	}
-	if err := writeClosure(ctx, iw, app.closure); err != nil {
-		return nil, fieldErr(err, "app.path", "%v", err)
-	}
 	if err := w.Close(); err != nil {
+		f.Close()
 		return nil, fmt.Errorf("write initramfs %s: %w", path, err)
+	}
+	st.add(f, w.Written(), f)
+	if libs != nil {
+		st.app = append(st.app, libs.entries...)
+		appBytes += libs.bytes
 	}
 	for i := range st.app {
 		if !app.isDir && st.app[i].Path == app.guestPath {
 			st.app[i].HostSHA256 = hostSum
 		}
 	}
-	st.size = int64(len(base)) + w.Written()
 	st.rootfs = baseBytes(initBin, mods, drivers) + appBytes
 	return st, nil
 }

@@ -74,7 +74,7 @@ func TestManifestInputsMatchInitramfs(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close()
-			initrd := readFile(t, staged)
+			initrd := initrdBytes(t, st)
 			d, err := recordInputs(ctx, &s, k, kernelDeb, loaderDeb, mods, app, st, "console=ttyS0")
 			if err != nil {
 				t.Fatal(err)

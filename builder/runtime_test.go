@@ -2,6 +2,8 @@ package builder
 
 import (
 	"archive/zip"
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,5 +188,42 @@ func TestGuestMemory(t *testing.T) {
 	}
 	if mib, _ := (&Result{}).GuestMemory(0); mib != 512 {
 		t.Errorf("GuestMemory of an old manifest = %d, want 512", mib)
+	}
+}
+
+// initrdBytes reads the whole initramfs st, every segment.
+func initrdBytes(t *testing.T, st *stagedInitramfs) []byte {
+	t.Helper()
+	b := make([]byte, st.size)
+	if n, err := st.ReadAt(b, 0); err != nil || n != len(b) {
+		t.Fatalf("read the initramfs: %d of %d bytes, %v", n, len(b), err)
+	}
+	return b
+}
+
+func TestStagedInitramfsReadAt(t *testing.T) {
+	st := &stagedInitramfs{}
+	want := []byte("base-segment|libraries|app")
+	st.add(bytes.NewReader(want[:13]), 13, nil)
+	st.add(bytes.NewReader(want[13:23]), 10, nil)
+	st.add(bytes.NewReader(want[23:]), int64(len(want)-23), nil)
+	if st.size != int64(len(want)) {
+		t.Fatalf("size %d, want %d", st.size, len(want))
+	}
+	for off := 0; off <= len(want); off++ {
+		for n := 0; off+n <= len(want)+2; n++ {
+			p := make([]byte, n)
+			got, err := st.ReadAt(p, int64(off))
+			end := min(off+n, len(want))
+			if got != end-off || !bytes.Equal(p[:got], want[off:end]) {
+				t.Fatalf("ReadAt(%d bytes, %d) = %d %q, want %q", n, off, got, p[:got], want[off:end])
+			}
+			if off+n > len(want) && err != io.EOF {
+				t.Fatalf("ReadAt(%d bytes, %d) past the end: err %v, want EOF", n, off, err)
+			}
+			if off+n <= len(want) && err != nil {
+				t.Fatalf("ReadAt(%d bytes, %d): %v", n, off, err)
+			}
+		}
 	}
 }

@@ -400,10 +400,12 @@ type AppInput struct {
 	Path string `json:"path"`
 	// Entrypoint is the guest path of the executable the init starts.
 	Entrypoint string `json:"entrypoint"`
-	// Files lists every entry of the app in the image, in archive order:
-	// /app itself with the app's directories, files and symbolic links,
-	// then the system files (CA bundle, /etc files, time zones) and the
-	// libraries of a dynamically linked app with their links.
+	// Files lists every entry of the app in the image: those of the app
+	// segment in archive order (/app itself with the app's directories,
+	// files and symbolic links, then the system files: CA bundle, /etc
+	// files, time zones, Java's trust store), then those of the
+	// libraries segment, which precedes it in the initramfs (the runtime
+	// and the libraries of the app's ELF objects, with their links).
 	Files []GuestFile `json:"files"`
 }
 
