@@ -8,7 +8,7 @@ DEMO_OUT ?= output/hello
 E2E_TIMEOUT ?= 50m
 TESTSUMMARY ?= bin/testsummary
 
-.PHONY: all deps demo demo-build test check e2e bench fmt vet generate clean fuzz fuzz-short race
+.PHONY: all deps demo demo-node demo-java demo-build test check e2e bench fmt vet generate clean fuzz fuzz-short race
 
 all: check
 
@@ -22,6 +22,23 @@ demo: deps demo-build
 	@echo "Booting $(DEMO_OUT) in QEMU. When the app is up: curl http://127.0.0.1:8080/"
 	@echo "Ctrl-C powers the VM off (ACPI). Run 'make demo' again: the count survives, it lives on $(DEMO_OUT)/hello-data.raw."
 	bin/mkbootapp run $(DEMO_OUT)
+
+## demo-node, demo-java: the same for examples/node (npm ci, the node
+## runtime) and examples/java (javac and jar, the java runtime); the runtimes
+## come from the cache that `make deps` fills (mkbootapp fetch --runtime).
+demo-node: deps
+	$(GO) build -o bin/mkbootapp ./cmd/mkbootapp
+	cd examples/node && npm ci --omit=dev --no-audit --no-fund
+	bin/mkbootapp build --app examples/node --port 8080 --health-path /healthz -o output/node
+	@echo "Booting output/node. When the app is up: curl http://127.0.0.1:8080/"
+	bin/mkbootapp run output/node
+
+demo-java: deps
+	$(GO) build -o bin/mkbootapp ./cmd/mkbootapp
+	examples/java/build.sh output/java-jar
+	bin/mkbootapp build --app output/java-jar/app.jar --port 8080 --health-path /healthz -o output/java
+	@echo "Booting output/java. When the app is up: curl http://127.0.0.1:8080/"
+	bin/mkbootapp run output/java
 
 demo-build:
 	$(GO) build -o bin/mkbootapp ./cmd/mkbootapp
