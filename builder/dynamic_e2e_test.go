@@ -5,16 +5,12 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bootapp/bootapp/image"
-	"github.com/bootapp/bootapp/internal/qemu"
 	"github.com/bootapp/bootapp/internal/testutil"
 )
 
@@ -71,7 +67,7 @@ func TestEndToEndDynamic(t *testing.T) {
 		}
 	}
 
-	machine := bootDynamic(t, boot, data, 8080)
+	machine := bootMachine(t, res, 1)
 	t.Logf("/machine: %v", machine)
 	if n, _ := machine["roots"].(float64); n <= 100 {
 		t.Errorf("the app sees %v system CA roots, want more than 100 (%v)", machine["roots"], machine["roots_error"])
@@ -90,75 +86,29 @@ func TestEndToEndDynamic(t *testing.T) {
 	}
 	// The count went to 2 in the first boot and continues from the data
 	// volume.
-	bootAndCount(t, boot, data, 3, 8080)
+	bootApp(t, bootOpts{Boot: boot, Data: data, Port: 8080, MemoryMiB: guestMemory(t, res), First: 3, Stopped: "SIGTERM: shutting down"})
 	checkFilesystems(t, boot.Path, data.Path)
 }
 
-// bootDynamic boots the image, counts twice (1, 2), returns what
-// /machine reports, and powers the VM off through ACPI, checking that the
-// app got SIGTERM and the guest shut down cleanly.
-func bootDynamic(t *testing.T, boot, data File, port int) map[string]any {
+// bootMachine boots the cgoapp image with bootApp: it counts from first,
+// logs "SIGTERM: shutting down" when stopped, and the returned map is what
+// its /machine reports.
+func bootMachine(t *testing.T, res *Result, first int) map[string]any {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	vm, err := qemu.Start(ctx, qemu.Config{
-		Disks: []qemu.Disk{
-			{Path: boot.Path, Format: boot.Format, ReadOnly: true},
-			{Path: data.Path, Format: data.Format},
-		},
-		Forwards: []qemu.Forward{{GuestPort: port}},
-	})
-	if err != nil {
-		t.Fatalf("start QEMU: %v", err)
-	}
-	defer vm.Kill()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf(format+"\n--- serial console ---\n%s", append(args, vm.ConsoleTail())...)
-	}
-	base := "http://" + vm.Forwarded(port)
-	if err := qemu.WaitHTTP(ctx, base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
-		fail("app never became healthy: %v", err)
-	}
-	get := func(p string) []byte {
-		t.Helper()
-		resp, err := http.Get(base + p)
-		if err != nil {
-			fail("GET %s: %v", p, err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			fail("GET %s = %d %q", p, resp.StatusCode, b)
-		}
-		return b
-	}
-	for i := 1; i <= 2; i++ {
-		if got, want := string(get("/")), fmt.Sprintf("count: %d\n", i); got != want {
-			fail("GET / = %q, want %q", got, want)
-		}
-	}
 	var m map[string]any
-	if err := json.Unmarshal(get("/machine"), &m); err != nil {
-		fail("/machine: %v", err)
-	}
-	if err := vm.Powerdown(ctx); err != nil {
-		fail("ACPI power down: %v", err)
-	}
-	select {
-	case <-vm.Done():
-	case <-time.After(60 * time.Second):
-		fail("QEMU did not exit within 60s of system_powerdown")
-	}
-	if err := vm.Wait(); err != nil {
-		fail("QEMU exit: %v", err)
-	}
-	log := vm.ConsoleTail()
-	for _, want := range []string{"SIGTERM: shutting down", "unmount"} {
-		if !strings.Contains(log, want) {
-			fail("console log has no %q: the app or the init did not shut down cleanly", want)
-		}
-	}
+	bootApp(t, bootOpts{
+		Boot:      fileByRole(t, res, RoleBoot, image.Raw),
+		Data:      fileByRole(t, res, RoleData, image.Raw),
+		Port:      8080,
+		MemoryMiB: guestMemory(t, res),
+		First:     first,
+		Stopped:   "SIGTERM: shutting down",
+		Check: func(a *bootedApp) {
+			if err := json.Unmarshal(a.Get("/machine"), &m); err != nil {
+				a.Fatalf("/machine: %v", err)
+			}
+		},
+	})
 	return m
 }
 
@@ -209,7 +159,7 @@ func TestEndToEndSysroot(t *testing.T) {
 	if _, ok := listed["/usr/lib/x86_64-linux-gnu/libc.so.6"]; ok {
 		t.Error("the host's libc is in an image built from a sysroot")
 	}
-	m := bootDynamic(t, fileByRole(t, res, RoleBoot, image.Raw), fileByRole(t, res, RoleData, image.Raw), 8080)
+	m := bootMachine(t, res, 1)
 	t.Logf("/machine: %v", m)
 	if m["user"] != "app" || fmt.Sprint(m["localhost"]) != "[127.0.0.1]" {
 		t.Errorf("/machine: %v", m)

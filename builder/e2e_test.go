@@ -51,65 +51,155 @@ func fileByRole(t *testing.T, r *Result, role Role, f image.Format) File {
 	return File{}
 }
 
-// bootAndCount boots the boot disk with the data volume, checks the app's
-// counter goes from want to want+1 over the app's port, and powers the VM
-// off with ACPI.
-func bootAndCount(t *testing.T, boot, data File, wantFirst, port int) {
+// bootOpts describes one boot of bootApp.
+type bootOpts struct {
+	// Boot and Data are the boot disk (attached read-only) and the data
+	// volume.
+	Boot, Data File
+	// Port is the app's port in the guest, forwarded to a free host port.
+	Port int
+	// MemoryMiB is the guest memory: the build's Result.GuestMemory(0)
+	// (see guestMemory). Zero gives internal/qemu's default.
+	MemoryMiB int
+	// First is the count the first GET / must answer ("count: First"; the
+	// second must answer First+1). Zero skips the counting, for an app
+	// without a counter.
+	First int
+	// Stopped is a line the app writes to the console when SIGTERM stops
+	// it; empty checks only the init's account of the app's stop.
+	Stopped string
+	// Check, when set, runs after the counting and before the power-off.
+	Check func(a *bootedApp)
+}
+
+// bootedApp is the app of a VM that bootApp booted, for bootOpts.Check.
+type bootedApp struct {
+	t    *testing.T
+	ctx  context.Context
+	vm   *qemu.VM
+	base string // http://127.0.0.1:PORT
+}
+
+// Fatalf fails the test with the serial console's tail appended.
+func (a *bootedApp) Fatalf(format string, args ...any) {
+	a.t.Helper()
+	a.t.Fatalf(format+"\n--- serial console ---\n%s", append(args, a.vm.ConsoleTail())...)
+}
+
+// Do GETs path from the app and returns the status and body.
+func (a *bootedApp) Do(path string) (int, []byte) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		a.Fatalf("GET %s: read the body: %v", path, err)
+	}
+	return resp.StatusCode, b
+}
+
+// Get GETs path from the app, which must answer 200, and returns the body.
+func (a *bootedApp) Get(path string) []byte {
+	a.t.Helper()
+	status, b := a.Do(path)
+	if status != http.StatusOK {
+		a.Fatalf("GET %s = %d %q, want 200", path, status, b)
+	}
+	return b
+}
+
+// guestMemory returns the guest memory the build of r chose
+// (Result.GuestMemory), failing the test when the build itself warns that
+// its root file system does not fit.
+func guestMemory(t *testing.T, r *Result) int {
+	t.Helper()
+	mib, warning := r.GuestMemory(0)
+	if warning != "" {
+		t.Fatalf("guest memory: %s", warning)
+	}
+	return mib
+}
+
+// bootApp boots o.Boot (read-only) with the data volume o.Data in QEMU,
+// waits for the app's /healthz to answer 200, checks that GET / counts
+// from o.First to o.First+1, runs o.Check, powers the VM off through ACPI
+// and checks that QEMU exits within 60 s, that the init stopped the app
+// with SIGTERM (and the app exited in time, logging o.Stopped) and that it
+// unmounted the data volume before powering off.
+func bootApp(t *testing.T, o bootOpts) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	start := time.Now()
 	vm, err := qemu.Start(ctx, qemu.Config{
 		Disks: []qemu.Disk{
-			{Path: boot.Path, Format: boot.Format, ReadOnly: true},
-			{Path: data.Path, Format: data.Format},
+			{Path: o.Boot.Path, Format: o.Boot.Format, ReadOnly: true},
+			{Path: o.Data.Path, Format: o.Data.Format},
 		},
-		Forwards: []qemu.Forward{{GuestPort: port}},
+		Forwards: []qemu.Forward{{GuestPort: o.Port}},
+		MemoryMB: o.MemoryMiB,
 	})
 	if err != nil {
 		t.Fatalf("start QEMU: %v", err)
 	}
 	defer vm.Kill()
-	fail := func(format string, args ...any) {
-		t.Helper()
-		t.Fatalf(format+"\n--- serial console ---\n%s", append(args, vm.ConsoleTail())...)
+	a := &bootedApp{t: t, ctx: ctx, vm: vm, base: "http://" + vm.Forwarded(o.Port)}
+	if err := qemu.WaitHTTP(ctx, a.base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
+		a.Fatalf("app never became healthy: %v", err)
 	}
-	base := "http://" + vm.Forwarded(port)
-	if err := qemu.WaitHTTP(ctx, base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
-		fail("app never became healthy: %v", err)
+	mem := "default"
+	if o.MemoryMiB > 0 {
+		mem = fmt.Sprintf("%d MiB", o.MemoryMiB)
 	}
-	t.Logf("QEMU start to first HTTP 200: %v (accel %s)", time.Since(start).Round(time.Millisecond), vm.Accel())
-	for i := 0; i < 2; i++ {
-		resp, err := http.Get(base + "/")
-		if err != nil {
-			fail("GET /: %v", err)
+	t.Logf("QEMU start to first HTTP 200: %v (accel %s, memory %s)", time.Since(start).Round(time.Millisecond), vm.Accel(), mem)
+	if o.First > 0 {
+		for i := 0; i < 2; i++ {
+			want := fmt.Sprintf("count: %d\n", o.First+i)
+			if status, body := a.Do("/"); status != 200 || string(body) != want {
+				a.Fatalf("GET / = %d %q, want 200 %q", status, body, want)
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		want := fmt.Sprintf("count: %d\n", wantFirst+i)
-		if resp.StatusCode != 200 || string(body) != want {
-			fail("GET / = %d %q, want 200 %q", resp.StatusCode, body, want)
-		}
+	}
+	if o.Check != nil {
+		o.Check(a)
 	}
 	stopStart := time.Now()
 	if err := vm.Powerdown(ctx); err != nil {
-		fail("ACPI power down: %v", err)
+		a.Fatalf("ACPI power down: %v", err)
 	}
 	select {
 	case <-vm.Done():
 	case <-time.After(60 * time.Second):
-		fail("QEMU did not exit within 60s of system_powerdown")
+		a.Fatalf("QEMU did not exit within 60s of system_powerdown")
 	}
 	if err := vm.Wait(); err != nil {
-		fail("QEMU exit: %v", err)
+		a.Fatalf("QEMU exit: %v", err)
 	}
 	t.Logf("ACPI power down to QEMU exit: %v", time.Since(stopStart).Round(time.Millisecond))
 	log := vm.ConsoleTail()
-	for _, want := range []string{"power", "unmount"} {
-		if !strings.Contains(strings.ToLower(log), want) {
-			fail("console log has no %q: the init did not shut down cleanly", want)
+	for _, want := range []string{"stop: SIGTERM to the app", "stop: app exited after", o.Stopped, "stop: unmounted ", "power off"} {
+		if !strings.Contains(log, want) {
+			a.Fatalf("console log has no %q: the app or the init did not shut down cleanly", want)
 		}
 	}
+}
+
+// bootAndCount boots the boot disk with the data volume in the default
+// guest memory, checks the app's counter goes from want to want+1 over
+// the app's port, and powers the VM off with ACPI (bootApp), for apps
+// like examples/hello that log "shutting down" on SIGTERM.
+func bootAndCount(t *testing.T, boot, data File, wantFirst, port int) {
+	t.Helper()
+	bootApp(t, bootOpts{Boot: boot, Data: data, Port: port, First: wantFirst, Stopped: "shutting down"})
 }
 
 // qemuFormat is QEMU's driver for f (internal/qemu holds the mapping).
@@ -213,7 +303,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("manifest files %+v do not match the result %+v", m.Files, res.Files)
 	}
 
-	bootAndCount(t, boot, data, 1, 8080)
+	bootApp(t, bootOpts{Boot: boot, Data: data, Port: 8080, MemoryMiB: guestMemory(t, res), First: 1, Stopped: "shutting down"})
 	if got := testutil.FileSHA256(t, boot.Path); got != boot.SHA256 {
 		t.Errorf("boot disk changed while booted: the boot disk must stay immutable")
 	}
@@ -236,7 +326,7 @@ func TestEndToEnd(t *testing.T) {
 	if !data2.Reused || data2.SHA256 != "" || data2.BlockSHA256 != "" || data2.Path != data.Path {
 		t.Fatalf("second build did not keep the data volume (unhashed): %+v", data2)
 	}
-	bootAndCount(t, boot2, data2, 3, 80)
+	bootApp(t, bootOpts{Boot: boot2, Data: data2, Port: 80, MemoryMiB: guestMemory(t, res2), First: 3, Stopped: "shutting down"})
 	checkFilesystems(t, boot2.Path, data2.Path)
 }
 
@@ -283,8 +373,9 @@ func TestEndToEndFormats(t *testing.T) {
 		t.Errorf("stream-optimised VMDK beside a sparse one is named %s, want hello-stream.vmdk", res.Files[2].Path)
 	}
 	data := fileByRole(t, res, RoleData, image.QCOW2)
-	bootAndCount(t, fileByRole(t, res, RoleBoot, image.VMDKSparse), data, 1, 8080)
-	bootAndCount(t, fileByRole(t, res, RoleBoot, image.QCOW2), data, 3, 8080)
+	mem := guestMemory(t, res)
+	bootApp(t, bootOpts{Boot: fileByRole(t, res, RoleBoot, image.VMDKSparse), Data: data, Port: 8080, MemoryMiB: mem, First: 1, Stopped: "shutting down"})
+	bootApp(t, bootOpts{Boot: fileByRole(t, res, RoleBoot, image.QCOW2), Data: data, Port: 8080, MemoryMiB: mem, First: 3, Stopped: "shutting down"})
 	if b, err := exec.Command("qemu-img", "check", data.Path).CombinedOutput(); err != nil {
 		t.Errorf("qemu-img check %s after two boots: %v\n%s", data.Path, err, b)
 	}
