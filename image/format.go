@@ -12,8 +12,9 @@ type Format string
 const (
 	// Raw is a plain sparse disk image (.raw).
 	Raw Format = "raw"
-	// VMDKStream is a streamOptimized VMDK (.vmdk) for vSphere, OVA and
-	// AWS VM Import. It is compressed and read-only for hypervisors.
+	// VMDKStream is a streamOptimized VMDK (.vmdk) for vSphere and OVA.
+	// It is compressed and read-only for hypervisors. (AWS takes the raw
+	// boot disk through the EBS direct APIs: builder/publish/aws.)
 	VMDKStream Format = "vmdk-stream"
 	// VMDKSparse is a monolithicSparse VMDK (.vmdk) for VirtualBox and QEMU,
 	// which can write into it.

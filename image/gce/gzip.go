@@ -43,7 +43,11 @@ func newGzipWriter(w io.Writer, level int) *gzipWriter {
 	workers := runtime.GOMAXPROCS(0)
 	g := &gzipWriter{w: w, workers: workers, encs: make(chan *deflate.Encoder, workers)}
 	for range workers {
-		g.encs <- deflate.NewEncoder(level)
+		enc := deflate.NewEncoder(level)
+		// Random-looking data (a compressed initramfs) cannot shrink:
+		// store it instead of searching it for matches.
+		enc.StoreIncompressible = true
+		g.encs <- enc
 	}
 	// Header: no name, no time, unknown OS, as Go's gzip writes it.
 	_, g.err = w.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff})

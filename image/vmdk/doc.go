@@ -3,7 +3,8 @@
 // reading its holes:
 //
 //   - streamOptimized (WriteStreamOptimized): compressed, write-once, meant
-//     for vSphere, OVA packages and AWS VM Import. The output is produced in
+//     for vSphere and OVA packages (not for AWS: EC2's VM Import rejects a
+//     bootapp image, see docs/publish-aws.md). The output is produced in
 //     one forward pass: header, embedded descriptor, then one marker plus
 //     zlib-compressed data per non-zero 64 KiB grain, a grain table after
 //     each 32 MiB group that holds data, the grain directory, a footer (a
@@ -11,8 +12,9 @@
 //     marker. Grains are compressed in parallel by a worker pool and written
 //     in order, so the output is the same whatever the parallelism. The
 //     deflate encoder is image/internal/deflate, which matches 3-byte
-//     strings as zlib does, so the output is as small as qemu-img's; grains
-//     of random-looking bytes are stored.
+//     strings as zlib does and ends Huffman blocks where the statistics
+//     change, so the output is a little smaller than qemu-img's; grains of
+//     random-looking bytes are stored.
 //   - monolithicSparse (WriteMonolithicSparse): uncompressed hosted sparse
 //     extent (version 1) with a redundant grain directory and all grain
 //     tables preallocated, so QEMU and VirtualBox can write into it. The

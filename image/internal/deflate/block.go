@@ -1,6 +1,7 @@
 package deflate
 
 import (
+	"math"
 	"math/bits"
 	"slices"
 )
@@ -10,6 +11,9 @@ const (
 	numDist = 30
 	numCL   = 19
 	eob     = 256
+	// splitTokens is the granularity of block splitting: a block ends
+	// at a multiple of it (or where the input ends).
+	splitTokens = 4096
 )
 
 // clOrder is the order of the code-length code's lengths in a header.
@@ -35,155 +39,307 @@ var fixedLit, fixedDist = func() (l [288]uint8, d [numDist]uint8) {
 	return l, d
 }()
 
-// flushBlock writes the pending tokens as one block (or, stored, as
-// several of at most 65535 bytes), in the smallest of the three codings.
-func (e *Encoder) flushBlock(data []byte, final bool) {
-	var litFreq [numLit]int
-	var distFreq [numDist]int
-	extraBits := 0
-	for _, t := range e.tokens {
+var fixedLitCodes, fixedDistCodes = codes(fixedLit[:])[:numLit], codes(fixedDist[:])
+
+// hist is the symbol histogram of some tokens, and the input bytes they
+// stand for.
+type hist struct {
+	lit  [numLit]int32
+	dist [numDist]int32
+	raw  int
+}
+
+func (h *hist) count(tokens []token) {
+	lits, matched := 0, 0
+	for _, t := range tokens {
 		if t&matchFlag == 0 {
-			litFreq[t]++
+			h.lit[t]++
+			lits++
 			continue
 		}
-		lc, ln, _ := lengthCode(int(t>>16&0xff) + minMatch)
-		dc, dn, _ := distCode(int(t&0xffff) + 1)
-		litFreq[lc]++
-		distFreq[dc]++
-		extraBits += ln + dn
+		l := t >> 16 & 0xff
+		matched += int(l) + minMatch
+		h.lit[257+int(lenSym[l])]++
+		h.dist[distCode(uint32(t)&0xffff)]++
 	}
-	litFreq[eob]++
+	h.raw += lits + matched
+}
 
-	var litLen [numLit]uint8
-	var distLen [numDist]uint8
-	buildLengths(litFreq[:], 15, litLen[:])
+func (h *hist) addHist(o *hist) {
+	h.raw += o.raw
+	for i := range h.lit {
+		h.lit[i] += o.lit[i]
+	}
+	for i := range h.dist {
+		h.dist[i] += o.dist[i]
+	}
+}
+
+// estimate returns about how many bits the block with histogram h takes:
+// its symbols at their entropy, their extra bits and a dynamic header
+// (about 3.5 bits per code length, the least a header of mostly nonzero
+// lengths costs), or the stored size if that is smaller.
+func (h *hist) estimate() int {
+	bits, used := 0.0, 0
+	extra := 0
+	est := func(freq []int32, extraBits []uint8, off int) {
+		total := 0
+		for _, f := range freq {
+			total += int(f)
+		}
+		if total == 0 {
+			return
+		}
+		lt := math.Log2(float64(total))
+		for i, f := range freq {
+			if f == 0 {
+				continue
+			}
+			used++
+			bits += float64(f) * (lt - math.Log2(float64(f)))
+			if i >= off && extraBits != nil {
+				extra += int(f) * int(extraBits[i-off])
+			}
+		}
+	}
+	lit := h.lit
+	lit[eob]++
+	est(lit[:], lenExtra[:], 257)
+	est(h.dist[:], distExtra[:], 0)
+	dyn := int(bits) + extra + 17 + 19*3/2 + used*7/2
+	return min(dyn, h.raw*8+40)
+}
+
+// plan is the coding of one block, as chosen by plan.
+type plan struct {
+	litLen  [numLit]uint8
+	distLen [numDist]uint8
+	clLen   [numCL]uint8
+	cl      [numLit + numDist]clSym // the code lengths, run-length coded: ncl of them
+	ncl     int
+	hlit    int
+	hdist   int
+	hclen   int
+	// bits of each coding, the 3 header bits included; stored counts the
+	// worst-case alignment.
+	dyn, fixed, stored int
+	raw                int // input bytes
+}
+
+// huff is the scratch space of buildLengths.
+type huff struct {
+	keys   [2 * numLit]uint64
+	parent [2 * numLit]int16
+	depth  [2 * numLit]uint8
+	freq   [2 * numLit]int64
+	f      [numLit]int64
+}
+
+// makePlan computes the three codings of a block with histogram h.
+func (e *Encoder) makePlan(p *plan, h *hist) {
+	raw := h.raw
+	litFreq := h.lit
+	litFreq[eob]++
+	e.h.buildLengths(litFreq[:], 15, p.litLen[:])
 	// Decoders want a distance code of two symbols at least.
-	used := countUsed(distFreq[:])
-	df := distFreq
-	for i := 0; used < 2; i++ {
+	df := h.dist
+	for i, used := 0, countUsed(df[:]); used < 2; i++ {
 		if df[i] == 0 {
 			df[i] = 1
 			used++
 		}
 	}
-	buildLengths(df[:], 15, distLen[:])
+	e.h.buildLengths(df[:], 15, p.distLen[:])
 
-	hlit := numLit
-	for hlit > 257 && litLen[hlit-1] == 0 {
-		hlit--
+	p.hlit = numLit
+	for p.hlit > 257 && p.litLen[p.hlit-1] == 0 {
+		p.hlit--
 	}
-	hdist := numDist
-	for hdist > 1 && distLen[hdist-1] == 0 {
-		hdist--
+	p.hdist = numDist
+	for p.hdist > 1 && p.distLen[p.hdist-1] == 0 {
+		p.hdist--
 	}
-	lens := make([]uint8, 0, hlit+hdist)
-	lens = append(append(lens, litLen[:hlit]...), distLen[:hdist]...)
-	cl := rleLengths(lens)
-	var clFreq [numCL]int
-	for _, c := range cl {
+	var lens [numLit + numDist]uint8
+	k := copy(lens[:], p.litLen[:p.hlit])
+	k += copy(lens[k:], p.distLen[:p.hdist])
+	p.ncl = len(rleLengths(p.cl[:0], lens[:k]))
+	var clFreq [numCL]int32
+	for _, c := range p.cl[:p.ncl] {
 		clFreq[c.sym]++
 	}
 	// zlib's inflate refuses an incomplete code-length code: use two
 	// symbols at least (the second costs 3 bits of header).
-	if used := countUsed(clFreq[:]); used < 2 {
-		for i := 0; used < 2; i++ {
-			if clFreq[i] == 0 {
-				clFreq[i] = 1
-				used++
-			}
+	for i, used := 0, countUsed(clFreq[:]); used < 2; i++ {
+		if clFreq[i] == 0 {
+			clFreq[i] = 1
+			used++
 		}
 	}
-	var clLen [numCL]uint8
-	buildLengths(clFreq[:], 7, clLen[:])
-	hclen := numCL
-	for hclen > 4 && clLen[clOrder[hclen-1]] == 0 {
-		hclen--
+	e.h.buildLengths(clFreq[:], 7, p.clLen[:])
+	p.hclen = numCL
+	for p.hclen > 4 && p.clLen[clOrder[p.hclen-1]] == 0 {
+		p.hclen--
 	}
 
-	dynBits := 3 + 5 + 5 + 4 + 3*hclen + extraBits
-	for _, c := range cl {
-		dynBits += int(clLen[c.sym]) + int(c.nExtra)
-	}
-	fixBits := 3 + extraBits
-	for i := range numLit {
-		dynBits += litFreq[i] * int(litLen[i])
-		fixBits += litFreq[i] * int(fixedLit[i])
+	extra := 0
+	for i := 257; i < numLit; i++ {
+		extra += int(litFreq[i]) * int(lenExtra[i-257])
 	}
 	for i := range numDist {
-		dynBits += distFreq[i] * int(distLen[i])
-		fixBits += distFreq[i] * int(fixedDist[i])
+		extra += int(h.dist[i]) * int(distExtra[i])
 	}
-	n := e.blockBytes
-	storedBits := (n + 5*max(1, (n+65534)/65535)) * 8
-	if n > 0 {
-		storedBits += 7 // worst-case alignment
+	dyn := 3 + 5 + 5 + 4 + 3*p.hclen + extra
+	for _, c := range p.cl[:p.ncl] {
+		dyn += int(p.clLen[c.sym]) + int(c.nExtra)
 	}
+	fix := 3 + extra
+	for i := range numLit {
+		dyn += int(litFreq[i]) * int(p.litLen[i])
+		fix += int(litFreq[i]) * int(fixedLit[i])
+	}
+	for i := range numDist {
+		dyn += int(h.dist[i]) * int(p.distLen[i])
+		fix += int(h.dist[i]) * 5
+	}
+	p.dyn, p.fixed, p.raw = dyn, fix, raw
+	p.stored = (raw + 5*max(1, (raw+65534)/65535)) * 8
+	if raw > 0 {
+		p.stored += 7 // worst-case alignment
+	}
+}
 
+func (p *plan) bits() int { return min(p.dyn, p.fixed, p.stored) }
+
+// flush writes the pending tokens as one or more blocks: a block ends at
+// a multiple of splitTokens where that makes the output smaller.
+func (e *Encoder) flush(data []byte, final bool) {
+	toks := e.tokens[:e.nt]
+	e.nt = 0
+	var p plan
+	if len(toks) <= splitTokens {
+		var h hist
+		h.count(toks)
+		e.makePlan(&p, &h)
+		e.writeBlock(&p, data, toks, final)
+		return
+	}
+	// Greedily: a segment joins the current block unless coding it on its
+	// own, after the block, is smaller.
+	var segs [(blockTokens + splitTokens) / splitTokens]hist
+	nseg := (len(toks) + splitTokens - 1) / splitTokens
+	for i := range nseg {
+		segs[i].count(toks[i*splitTokens : min(len(toks), (i+1)*splitTokens)])
+	}
+	// The costs compared are estimates (entropy plus a header), which
+	// need no Huffman code built; the block written gets its real code.
+	cur, first := segs[0], 0 // the current block and its first segment
+	curBits := cur.estimate()
+	for i := 1; i < nseg; i++ {
+		alone := segs[i].estimate()
+		j := cur
+		j.addHist(&segs[i])
+		if jb := j.estimate(); jb <= curBits+alone {
+			cur, curBits = j, jb
+			continue
+		}
+		e.makePlan(&p, &cur)
+		e.writeBlock(&p, data, toks[first*splitTokens:i*splitTokens], false)
+		cur, first, curBits = segs[i], i, alone
+	}
+	e.makePlan(&p, &cur)
+	e.writeBlock(&p, data, toks[first*splitTokens:], final)
+}
+
+// writeBlock writes tokens, planned as p, as one block (or, stored, as
+// several of at most 65535 bytes), in the smallest of the three codings.
+func (e *Encoder) writeBlock(p *plan, data []byte, toks []token, final bool) {
+	n := p.raw
 	w := &e.bw
 	fin := uint64(0)
 	if final {
 		fin = 1
 	}
 	switch {
-	case storedBits < dynBits && storedBits < fixBits:
-		raw := data[e.blockStart : e.blockStart+n]
-		for {
-			k := min(len(raw), 65535)
-			last := k == len(raw)
-			f := uint64(0)
-			if last {
-				f = fin
-			}
-			w.writeBits(f, 3) // BTYPE 00
-			w.align()
-			w.out = append(w.out, byte(k), byte(k>>8), ^byte(k), ^byte(k>>8))
-			w.out = append(w.out, raw[:k]...)
-			raw = raw[k:]
-			if last {
-				break
-			}
-		}
-	case fixBits <= dynBits:
+	case p.stored < p.dyn && p.stored < p.fixed:
+		e.storeRaw(data[e.blockStart:e.blockStart+n], final)
+	case p.fixed <= p.dyn:
 		w.writeBits(fin|1<<1, 3)
-		e.writeTokens(codes(fixedLit[:]), fixedLit[:], codes(fixedDist[:]), fixedDist[:])
+		e.writeTokens(toks, fixedLitCodes, fixedLit[:numLit], fixedDistCodes, fixedDist[:])
 	default:
 		w.writeBits(fin|2<<1, 3)
-		w.writeBits(uint64(hlit-257), 5)
-		w.writeBits(uint64(hdist-1), 5)
-		w.writeBits(uint64(hclen-4), 4)
-		for _, s := range clOrder[:hclen] {
-			w.writeBits(uint64(clLen[s]), 3)
+		w.writeBits(uint64(p.hlit-257), 5)
+		w.writeBits(uint64(p.hdist-1), 5)
+		w.writeBits(uint64(p.hclen-4), 4)
+		for _, s := range clOrder[:p.hclen] {
+			w.writeBits(uint64(p.clLen[s]), 3)
 		}
-		clCodes := codes(clLen[:])
-		for _, c := range cl {
-			w.writeBits(uint64(clCodes[c.sym]), uint(clLen[c.sym]))
-			if c.nExtra > 0 {
-				w.writeBits(uint64(c.extra), uint(c.nExtra))
-			}
+		clCodes := codes(p.clLen[:])
+		for _, c := range p.cl[:p.ncl] {
+			w.writeBits(uint64(clCodes[c.sym])|uint64(c.extra)<<p.clLen[c.sym], uint(p.clLen[c.sym])+uint(c.nExtra))
 		}
-		e.writeTokens(codes(litLen[:]), litLen[:], codes(distLen[:]), distLen[:])
+		e.writeTokens(toks, codes(p.litLen[:]), p.litLen[:], codes(p.distLen[:]), p.distLen[:])
 	}
 	e.blockStart += n
-	e.blockBytes = 0
-	e.tokens = e.tokens[:0]
 }
 
-// writeTokens writes the pending tokens and the end of block with the
-// given codes (bit-reversed, as written) and lengths.
-func (e *Encoder) writeTokens(litCodes []uint16, litLen []uint8, distCodes []uint16, distLen []uint8) {
+// storeRaw writes raw as stored blocks of at most 65535 bytes (one empty
+// block if raw is empty).
+func (e *Encoder) storeRaw(raw []byte, final bool) {
 	w := &e.bw
-	for _, t := range e.tokens {
+	for {
+		k := min(len(raw), 65535)
+		last := k == len(raw)
+		f := uint64(0)
+		if last && final {
+			f = 1
+		}
+		w.writeBits(f, 3) // BTYPE 00
+		w.align()
+		w.out = append(w.out, byte(k), byte(k>>8), ^byte(k), ^byte(k>>8))
+		w.out = append(w.out, raw[:k]...)
+		raw = raw[k:]
+		if last {
+			return
+		}
+	}
+}
+
+// writeTokens writes tokens and the end of block with the given codes
+// (bit-reversed, as written) and lengths.
+func (e *Encoder) writeTokens(toks []token, litCodes []uint16, litLen []uint8, distCodes []uint16, distLen []uint8) {
+	// Codes and lengths in one word each: code | length<<16 | extra bits<<24.
+	var lit [numLit]uint32
+	for i := range numLit {
+		lit[i] = uint32(litCodes[i]) | uint32(litLen[i])<<16
+	}
+	for i := 257; i < numLit; i++ {
+		lit[i] |= uint32(lenExtra[i-257]) << 24
+	}
+	var dist [numDist]uint32
+	for i := range numDist {
+		dist[i] = uint32(distCodes[i]) | uint32(distLen[i])<<16 | uint32(distExtra[i])<<24
+	}
+	w := e.bw
+	for _, t := range toks {
 		if t&matchFlag == 0 {
-			w.writeBits(uint64(litCodes[t]), uint(litLen[t]))
+			c := lit[t&0xff]
+			w.writeBits(uint64(c&0xffff), uint(c>>16))
 			continue
 		}
-		lc, ln, lx := lengthCode(int(t>>16&0xff) + minMatch)
-		dc, dn, dx := distCode(int(t&0xffff) + 1)
+		l := uint32(t >> 16 & 0xff)
+		ls := lenSym[l]
+		lc := lit[257+int(ls)]
+		d := uint32(t) & 0xffff
+		dc := dist[distCode(d)]
 		// A code and its extra bits in one write: at most 15+5 and 15+13 bits.
-		w.writeBits(uint64(litCodes[lc])|uint64(lx)<<litLen[lc], uint(litLen[lc])+uint(ln))
-		w.writeBits(uint64(distCodes[dc])|uint64(dx)<<distLen[dc], uint(distLen[dc])+uint(dn))
+		lcl := uint(lc >> 16 & 0xff)
+		w.writeBits(uint64(lc&0xffff)|uint64(l-uint32(lenBase[ls]))<<lcl, lcl+uint(lc>>24))
+		dcl := uint(dc >> 16 & 0xff)
+		w.writeBits(uint64(dc&0xffff)|uint64(d-uint32(distBase[distCode(d)]))<<dcl, dcl+uint(dc>>24))
 	}
-	w.writeBits(uint64(litCodes[eob]), uint(litLen[eob]))
+	c := lit[eob]
+	w.writeBits(uint64(c&0xffff), uint(c>>16))
+	e.bw = w
 }
 
 // clSym is one symbol of the code-length code with its extra bits.
@@ -191,11 +347,10 @@ type clSym struct {
 	sym, nExtra, extra uint8
 }
 
-// rleLengths encodes code lengths with the code-length alphabet: 16
-// repeats the previous length 3-6 times, 17 and 18 give 3-10 and 11-138
-// zeros.
-func rleLengths(lens []uint8) []clSym {
-	var out []clSym
+// rleLengths appends lens encoded with the code-length alphabet to out:
+// 16 repeats the previous length 3-6 times, 17 and 18 give 3-10 and
+// 11-138 zeros.
+func rleLengths(out []clSym, lens []uint8) []clSym {
 	for i := 0; i < len(lens); {
 		v := lens[i]
 		run := 1
@@ -235,11 +390,14 @@ func rleLengths(lens []uint8) []clSym {
 // buildLengths sets lens to the lengths of a Huffman code for freq whose
 // longest code is at most limit bits: a plain Huffman code, with the
 // frequencies halved until it fits. A single used symbol gets length 1.
-func buildLengths(freq []int, limit int, lens []uint8) {
+func (h *huff) buildLengths(freq []int32, limit int, lens []uint8) {
 	clear(lens)
-	f := slices.Clone(freq)
+	f := h.f[:len(freq)]
+	for i, v := range freq {
+		f[i] = int64(v)
+	}
 	for {
-		if huffman(f, lens) <= limit {
+		if h.huffman(f, lens) <= limit {
 			return
 		}
 		for i, v := range f {
@@ -253,58 +411,54 @@ func buildLengths(freq []int, limit int, lens []uint8) {
 // huffman sets lens to the code lengths of a Huffman code for freq and
 // returns the longest. Ties are broken by symbol, so the result is
 // deterministic.
-func huffman(freq []int, lens []uint8) int {
-	type node struct {
-		freq        int
-		left, right int // child indexes, -1 for a leaf
-		sym         int
-	}
-	var nodes []node
+func (h *huff) huffman(freq []int64, lens []uint8) int {
+	keys := h.keys[:0]
 	for s, f := range freq {
 		if f > 0 {
-			nodes = append(nodes, node{f, -1, -1, s})
+			keys = append(keys, uint64(f)<<16|uint64(s))
 		}
 	}
-	switch len(nodes) {
+	leaves := len(keys)
+	switch leaves {
 	case 0:
 		return 0
 	case 1:
-		lens[nodes[0].sym] = 1
+		lens[keys[0]&0xffff] = 1
 		return 1
 	}
-	slices.SortFunc(nodes, func(a, b node) int {
-		if a.freq != b.freq {
-			return a.freq - b.freq
-		}
-		return a.sym - b.sym
-	})
-	leaves := len(nodes)
+	slices.Sort(keys)
+	nf := h.freq[:2*leaves-1]
+	for i, k := range keys {
+		nf[i] = int64(k >> 16)
+	}
+	parent := h.parent[:2*leaves-1]
 	// Two queues: leaves in order, internal nodes in creation order (their
 	// frequencies never decrease).
 	li, ii := 0, leaves
-	pick := func() int {
-		if li < leaves && (ii >= len(nodes) || nodes[li].freq <= nodes[ii].freq) {
-			li++
-			return li - 1
+	for k := leaves; k < len(nf); k++ {
+		var a, b int
+		if li < leaves && (ii >= k || nf[li] <= nf[ii]) {
+			a, li = li, li+1
+		} else {
+			a, ii = ii, ii+1
 		}
-		ii++
-		return ii - 1
+		if li < leaves && (ii >= k || nf[li] <= nf[ii]) {
+			b, li = li, li+1
+		} else {
+			b, ii = ii, ii+1
+		}
+		nf[k] = nf[a] + nf[b]
+		parent[a], parent[b] = int16(k), int16(k)
 	}
-	for len(nodes)-leaves < leaves-1 {
-		a := pick()
-		b := pick()
-		nodes = append(nodes, node{nodes[a].freq + nodes[b].freq, a, b, -1})
+	depth := h.depth[:len(nf)]
+	depth[len(nf)-1] = 0
+	for i := len(nf) - 2; i >= 0; i-- {
+		depth[i] = depth[parent[i]] + 1
 	}
-	depth := make([]int, len(nodes))
 	maxDepth := 0
-	for i := len(nodes) - 1; i >= leaves; i-- {
-		for _, c := range [2]int{nodes[i].left, nodes[i].right} {
-			depth[c] = depth[i] + 1
-		}
-	}
-	for i := range leaves {
-		lens[nodes[i].sym] = uint8(depth[i])
-		maxDepth = max(maxDepth, depth[i])
+	for i, k := range keys {
+		lens[k&0xffff] = depth[i]
+		maxDepth = max(maxDepth, int(depth[i]))
 	}
 	return maxDepth
 }
@@ -334,7 +488,7 @@ func codes(lens []uint8) []uint16 {
 	return out
 }
 
-func countUsed(freq []int) int {
+func countUsed(freq []int32) int {
 	n := 0
 	for _, f := range freq {
 		if f > 0 {

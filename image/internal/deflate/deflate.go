@@ -6,20 +6,21 @@
 // look only for matches of 4 bytes or more. On our boot disks most of the
 // data is an LZ4-compressed kernel whose literal runs repeat mostly in
 // 3-byte strings, so they come out about 8% larger than C zlib's output;
-// this encoder finds what zlib finds and its output is within a fraction
-// of a percent of zlib's. Blocks end every 16383 symbols, as zlib's do,
-// each coded with whichever of a dynamic Huffman code, the fixed code or
-// stored bytes is smallest.
+// this encoder finds what zlib finds. Blocks hold up to 32767 symbols (as
+// gzip's do) and end earlier where the statistics change (see flush), each
+// coded with whichever of a dynamic Huffman code, the fixed code or stored
+// bytes is smallest: the output is a little smaller than zlib's.
 //
 // The encoder works on one buffer at a time (a 64 KiB VMDK grain, or a
 // chunk of a gzip stream with the previous 32 KiB as its dictionary), so
 // chunks can be compressed in parallel and their outputs concatenated:
 // Encode ends a non-final chunk with an empty stored block, byte-aligned.
-// The output depends only on the input and the level.
+// The output depends only on the input, the level and StoreIncompressible.
 package deflate
 
 import (
 	"encoding/binary"
+	"math"
 	"math/bits"
 )
 
@@ -32,8 +33,10 @@ const (
 	// tooFar is zlib's TOO_FAR: a 3-byte match farther than this costs
 	// more than its literals.
 	tooFar = 4096
-	// blockTokens is zlib's block length: lit_bufsize - 1 symbols.
-	blockTokens = 1<<14 - 1
+	// blockTokens is the most symbols a block holds: gzip's LIT_BUFSIZE - 1.
+	blockTokens = 1<<15 - 1
+	// segment is the unit StoreIncompressible looks at.
+	segment = 64 << 10
 )
 
 // params are zlib's configuration_table entries for deflate_slow.
@@ -60,15 +63,22 @@ const matchFlag = 1 << 31
 // Encoder holds the state of one compression; reuse it for the next.
 // An Encoder is not safe for concurrent use.
 type Encoder struct {
+	// StoreIncompressible makes Encode store each 64 KiB of the input whose
+	// byte entropy is within 0.5% of 8 bits per byte (random or already
+	// compressed data, which deflate cannot shrink) instead of searching it
+	// for matches.
+	StoreIncompressible bool
+
 	p          params
+	greedy     bool
 	head       [hashSize]int32 // base+position+1 of the newest string per hash
 	prev       []int32         // base+position+1 of the previous string with the same hash
 	base       int             // positions of this call are stored above base: older entries are stale
-	tokens     []token
+	tokens     [blockTokens + 1]token
+	nt         int // tokens pending
 	blockStart int // input offset of the current block
-	blockBytes int // input bytes the current block's tokens cover
 	bw         bitWriter
-	greedy     bool
+	h          huff
 }
 
 // NewEncoder returns an Encoder for zlib level (1 to 9): levels 1 to 3
@@ -78,6 +88,11 @@ func NewEncoder(level int) *Encoder {
 	return &Encoder{p: levels[level], greedy: level <= 3}
 }
 
+func hash3(data []byte, p int) uint32 {
+	_ = data[p+2]
+	return (uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16) * 506832829 >> (32 - hashBits)
+}
+
 // Encode appends the raw DEFLATE encoding of data[start:] to dst and
 // returns it; data[:start] is the dictionary (only its last 32 KiB can be
 // referred to). With final the last block is marked final; otherwise the
@@ -85,8 +100,8 @@ func NewEncoder(level int) *Encoder {
 // can follow.
 func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte {
 	e.bw = bitWriter{out: dst}
-	e.tokens = e.tokens[:0]
-	e.blockStart, e.blockBytes = start, 0
+	e.nt = 0
+	e.blockStart = start
 	n := len(data)
 	if e.base+n+1 > 1<<30 {
 		clear(e.head[:])
@@ -99,24 +114,32 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 	}
 	prev := e.prev[:n]
 	head := &e.head
-	insert := func(pos int) int32 {
-		h := (uint32(data[pos]) | uint32(data[pos+1])<<8 | uint32(data[pos+2])<<16) * 506832829 >> (32 - hashBits)
-		old := head[h]
-		prev[pos] = old
-		head[h] = int32(base + pos + 1)
-		return old
-	}
 	for p := max(0, start-windowSize); p < start && p+minMatch <= n; p++ {
-		insert(p)
+		h := hash3(data, p)
+		prev[p] = head[h]
+		head[h] = int32(base + p + 1)
 	}
 
-	if e.greedy {
-		e.fast(data, start, base, insert)
-	} else {
-		e.slow(data, start, base, insert)
+	for s := start; s < n; {
+		end := n
+		if e.StoreIncompressible {
+			end = min(n, s+segment)
+			if incompressible(data[s:end]) {
+				e.flush(data, false)
+				e.storeRaw(data[s:end], false)
+				e.blockStart = end
+				s = end
+				continue
+			}
+		}
+		if e.greedy {
+			s = e.fast(data, s, end, base)
+		} else {
+			s = e.slow(data, s, end, base)
+		}
 	}
-	if len(e.tokens) > 0 || final {
-		e.flushBlock(data, final)
+	if e.nt > 0 || final {
+		e.flush(data, final)
 	}
 	if !final { // sync flush: an empty stored block
 		e.bw.writeBits(0, 3)
@@ -127,93 +150,116 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 	return e.bw.out
 }
 
-// fast is zlib's deflate_fast: take the longest match at each position,
-// inserting the strings inside it only when it is short.
-func (e *Encoder) fast(data []byte, start, base int, insert func(int) int32) {
+// fast is zlib's deflate_fast from s to end: take the longest match at
+// each position, inserting the strings inside it only when it is short
+// (and the last one always).
+// It returns where it stopped (a match may reach past end).
+func (e *Encoder) fast(data []byte, s, end, base int) int {
 	n := len(data)
-	for s := start; s < n; {
-		cand := -1
-		if s+minMatch <= n {
-			cand = int(insert(s)) - base - 1
-		}
+	prev := e.prev[:n]
+	head := &e.head
+	toks, nt := &e.tokens, e.nt
+	maxInsert := e.p.lazy
+	for s < end {
 		l, m := 0, 0
-		if cand >= 0 && s-cand <= windowSize {
-			l, m = e.longest(data, s, cand, minMatch-1, base)
-			if l == minMatch && s-m > tooFar {
-				l = 0
+		if s+minMatch <= n {
+			h := hash3(data, s)
+			c := head[h]
+			prev[s] = c
+			head[h] = int32(base + s + 1)
+			if cand := int(c) - base - 1; cand >= 0 && s-cand <= windowSize {
+				l, m = e.longest(data, s, cand, minMatch-1, base)
+				if l == minMatch && s-m > tooFar {
+					l = 0
+				}
 			}
 		}
 		if l >= minMatch {
-			e.add(matchFlag|token(l-minMatch)<<16|token(s-m-1), l)
-			if l <= e.p.lazy {
-				for q := s + 1; q < s+l; q++ {
-					if q+minMatch <= n {
-						insert(q)
-					}
-				}
+			toks[nt] = matchFlag | token(l-minMatch)<<16 | token(s-m-1)
+			q := s + 1
+			if l > maxInsert {
+				// Only the last string: a run (of zeros, say) then goes
+				// on at distance 1, not at the match's length.
+				q = s + l - 1
+			}
+			for ; q < s+l && q+minMatch <= n; q++ {
+				h := hash3(data, q)
+				prev[q] = head[h]
+				head[h] = int32(base + q + 1)
 			}
 			s += l
 		} else {
-			e.add(token(data[s]), 1)
+			toks[nt] = token(data[s])
 			s++
 		}
-		if len(e.tokens) >= blockTokens {
-			e.flushBlock(data, false)
+		if nt++; nt >= blockTokens {
+			e.nt = nt
+			e.flush(data, false)
+			nt = 0
 		}
 	}
+	e.nt = nt
+	return s
 }
 
-// slow is zlib's deflate_slow: lazy matching, a match is taken only when
-// the next position has no longer one.
-func (e *Encoder) slow(data []byte, start, base int, insert func(int) int32) {
+// slow is zlib's deflate_slow from s to end: lazy matching, a match is
+// taken only when the next position has no longer one. It returns where
+// it stopped (a match may reach past end).
+func (e *Encoder) slow(data []byte, s, end, base int) int {
 	n := len(data)
-	s := start
+	prev := e.prev[:n]
+	head := &e.head
+	toks, nt := &e.tokens, e.nt
+	lazy := e.p.lazy
 	matchLen, matchStart := minMatch-1, 0
 	matchAvail := false
-	for s < n {
-		cand := -1
-		if s+minMatch <= n {
-			cand = int(insert(s)) - base - 1
-		}
+	for s < end {
 		prevLen, prevMatch := matchLen, matchStart
 		matchLen = minMatch - 1
-		if cand >= 0 && prevLen < e.p.lazy && s-cand <= windowSize {
-			matchLen, matchStart = e.longest(data, s, cand, prevLen, base)
-			if matchLen == minMatch && s-matchStart > tooFar {
-				matchLen = minMatch - 1
+		if s+minMatch <= n {
+			h := hash3(data, s)
+			c := head[h]
+			prev[s] = c
+			head[h] = int32(base + s + 1)
+			if cand := int(c) - base - 1; cand >= 0 && prevLen < lazy && s-cand <= windowSize {
+				matchLen, matchStart = e.longest(data, s, cand, prevLen, base)
+				if matchLen == minMatch && s-matchStart > tooFar {
+					matchLen = minMatch - 1
+				}
 			}
 		}
 		switch {
 		case prevLen >= minMatch && matchLen <= prevLen:
-			e.add(matchFlag|token(prevLen-minMatch)<<16|token(s-1-prevMatch-1), prevLen)
-			end := s - 1 + prevLen
-			for q := s + 1; q < end; q++ {
-				if q+minMatch <= n {
-					insert(q)
-				}
+			mend := s - 1 + prevLen
+			toks[nt] = matchFlag | token(prevLen-minMatch)<<16 | token(s-1-prevMatch-1)
+			for q := s + 1; q < mend && q+minMatch <= n; q++ {
+				h := hash3(data, q)
+				prev[q] = head[h]
+				head[h] = int32(base + q + 1)
 			}
-			s = end
+			s = mend
 			matchAvail = false
 			matchLen = minMatch - 1
 		case matchAvail:
-			e.add(token(data[s-1]), 1)
+			toks[nt] = token(data[s-1])
 			s++
 		default:
 			matchAvail = true
 			s++
+			continue
 		}
-		if len(e.tokens) >= blockTokens {
-			e.flushBlock(data, false)
+		if nt++; nt >= blockTokens {
+			e.nt = nt
+			e.flush(data, false)
+			nt = 0
 		}
 	}
 	if matchAvail {
-		e.add(token(data[s-1]), 1)
+		toks[nt] = token(data[s-1])
+		nt++
 	}
-}
-
-func (e *Encoder) add(t token, n int) {
-	e.tokens = append(e.tokens, t)
-	e.blockBytes += n
+	e.nt = nt
+	return s
 }
 
 // longest is zlib's longest_match: the longest match for the string at s
@@ -224,24 +270,32 @@ func (e *Encoder) longest(data []byte, s, cur, prevLen, base int) (int, int) {
 		chain >>= 2
 	}
 	maxLen := min(maxMatch, len(data)-s)
+	if prevLen >= maxLen {
+		return prevLen, 0
+	}
 	nice := min(e.p.nice, maxLen)
 	bestLen, bestStart := prevLen, 0
 	limit := s - windowSize
+	limit = max(limit, 0) + base + 1 // as stored in prev
+	win := data[s : s+maxLen]
+	prev := e.prev[:s]
+	first := binary.LittleEndian.Uint16(win)
+	end := win[bestLen]
 	for {
-		if bestLen < maxLen && data[cur+bestLen] == data[s+bestLen] && data[cur] == data[s] && data[cur+1] == data[s+1] {
-			if l := matchLen(data[cur:cur+maxLen], data[s:s+maxLen]); l > bestLen {
+		if data[cur+bestLen] == end && binary.LittleEndian.Uint16(data[cur:]) == first {
+			if l := matchLen(data[cur:cur+maxLen], win); l > bestLen {
 				bestLen, bestStart = l, cur
 				if l >= nice {
 					break
 				}
+				end = win[bestLen]
 			}
 		}
-		next := int(e.prev[cur]) - base - 1
-		chain--
-		if next < 0 || next < limit || chain == 0 {
+		next := int(prev[cur])
+		if chain--; next < limit || chain == 0 {
 			break
 		}
-		cur = next
+		cur = next - base - 1
 	}
 	return bestLen, bestStart
 }
@@ -262,29 +316,73 @@ func matchLen(a, b []byte) int {
 	return n
 }
 
-// lengthCode returns the length symbol (257..285), its extra bits and
-// their value for a match of length l (3..258).
-func lengthCode(l int) (code, nExtra, extra int) {
-	v := l - minMatch
-	switch {
-	case l == maxMatch:
-		return 285, 0, 0
-	case v < 8:
-		return 257 + v, 0, 0
+// incompressible reports whether b's byte entropy is so close to 8 bits per
+// byte that deflate cannot shrink it by even 0.5%.
+func incompressible(b []byte) bool {
+	if len(b) < 4096 {
+		return false
 	}
-	k := bits.Len(uint(v)) - 1
-	return 257 + 4*(k-1) + (v>>(k-2))&3, k - 2, v & (1<<(k-2) - 1)
+	var h [4][256]uint32
+	i := 0
+	for ; i+4 <= len(b); i += 4 {
+		h[0][b[i]]++
+		h[1][b[i+1]]++
+		h[2][b[i+2]]++
+		h[3][b[i+3]]++
+	}
+	for ; i < len(b); i++ {
+		h[0][b[i]]++
+	}
+	// Entropy in bits: n*log2(n) - sum f*log2(f).
+	n := float64(len(b))
+	sum := 0.0
+	for c := range 256 {
+		if f := h[0][c] + h[1][c] + h[2][c] + h[3][c]; f > 0 {
+			sum += float64(f) * math.Log2(float64(f))
+		}
+	}
+	return n*math.Log2(n)-sum > n*8*199/200
 }
 
-// distCode returns the distance symbol (0..29), its extra bits and their
-// value for a distance d (1..32768).
-func distCode(d int) (code, nExtra, extra int) {
-	v := d - 1
-	if v < 4 {
-		return v, 0, 0
+// Length and distance symbols (RFC 1951, 3.2.5), by table.
+var (
+	lenSym    [256]uint8 // length-3 -> symbol-257
+	lenBase   [29]uint16 // symbol-257 -> length-3 of its first length
+	lenExtra  = [29]uint8{0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0}
+	distSym   [512]uint8 // zlib's _dist_code: distance-1 below 256, else 256+(distance-1)>>7
+	distBase  [30]uint16 // symbol -> distance-1 of its first distance
+	distExtra = [30]uint8{0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13}
+)
+
+func init() {
+	v := 0
+	for s := range 28 {
+		lenBase[s] = uint16(v)
+		for range 1 << lenExtra[s] {
+			lenSym[v] = uint8(s)
+			v++
+		}
 	}
-	k := bits.Len(uint(v)) - 1
-	return 2*k + (v>>(k-1))&1, k - 1, v & (1<<(k-1) - 1)
+	lenSym[255], lenBase[28] = 28, 255 // length 258 has its own symbol
+	d := 0
+	for s := range 30 {
+		distBase[s] = uint16(d)
+		for range 1 << distExtra[s] {
+			if d < 256 {
+				distSym[d] = uint8(s)
+			} else {
+				distSym[256+d>>7] = uint8(s)
+			}
+			d++
+		}
+	}
+}
+
+func distCode(d1 uint32) uint32 {
+	if d1 < 256 {
+		return uint32(distSym[d1])
+	}
+	return uint32(distSym[256+d1>>7&0xff])
 }
 
 // bitWriter writes bits LSB first, as DEFLATE packs them.

@@ -145,3 +145,128 @@ func BenchmarkKernelGrains(b *testing.B) {
 		})
 	}
 }
+
+// edgeCases are inputs at the limits of the format and of the encoder:
+// matches of exactly 258 bytes and at distance 32768, runs across block
+// and segment ends, every byte value, stored-block sizes.
+func edgeCases() map[string][]byte {
+	rng := rand.New(rand.NewPCG(3, 4))
+	rnd := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	far := rnd(windowSize + 300) // repeats its start at distance 32768
+	copy(far[windowSize:], far[:300])
+	tooFarBy1 := rnd(windowSize + 301) // a repeat at 32769: out of reach
+	copy(tooFarBy1[windowSize+1:], tooFarBy1[:300])
+	all := make([]byte, 0, 256*40)
+	for r := range 40 {
+		for c := range 256 {
+			all = append(all, byte(c*(r+1)))
+		}
+	}
+	three := make([]byte, 0, 200<<10) // 3-byte repeats only, near and far
+	for len(three) < 200<<10 {
+		w := rnd(3)
+		three = append(three, w...)
+		three = append(three, rnd(rng.IntN(5000))...)
+		three = append(three, w...)
+	}
+	tokens := make([]byte, 0, 3*blockTokens) // literal tokens across block ends
+	for len(tokens) < cap(tokens) {
+		tokens = append(tokens, byte(rng.IntN(16)))
+	}
+	return map[string][]byte{
+		"258":             bytes.Repeat([]byte{9}, 259),
+		"258x2+1":         bytes.Repeat([]byte{9}, 2*258+1+1),
+		"dist32768":       far,
+		"dist32769":       tooFarBy1,
+		"all-bytes":       all,
+		"3-byte":          three,
+		"tokens":          tokens,
+		"stored-65535":    rnd(65535),
+		"stored-65536":    rnd(65536),
+		"stored-200k":     rnd(200 << 10),
+		"zeros-then-rand": append(make([]byte, 100<<10), rnd(150<<10)...),
+		"rand-then-text":  append(rnd(70<<10), bytes.Repeat([]byte("abcdefgh"), 20000)...),
+	}
+}
+
+// TestEdgeCases inflates with compress/flate what every level encodes
+// from the edge cases, whole and as chunks with dictionaries, with and
+// without StoreIncompressible, reusing one Encoder throughout.
+func TestEdgeCases(t *testing.T) {
+	for name, data := range edgeCases() {
+		for level := 1; level <= 9; level++ {
+			for _, store := range []bool{false, true} {
+				e := NewEncoder(level)
+				e.StoreIncompressible = store
+				out := e.Encode(nil, data, 0, true)
+				if got := inflate(t, out); !bytes.Equal(got, data) {
+					t.Fatalf("%s level %d store %v: round trip differs", name, level, store)
+				}
+				if again := e.Encode(nil, data, 0, true); !bytes.Equal(again, out) {
+					t.Fatalf("%s level %d store %v: a reused Encoder gives other bytes", name, level, store)
+				}
+				if len(out) > len(data)+len(data)/1000+64 {
+					t.Errorf("%s level %d store %v: %d bytes from %d", name, level, store, len(out), len(data))
+				}
+				for _, chunk := range []int{1, 1000, 40000} {
+					if chunk == 1 && len(data) > 5000 {
+						continue
+					}
+					var out []byte
+					for off := 0; off < len(data); off += chunk {
+						d := max(0, off-windowSize)
+						out = e.Encode(out, data[d:min(off+chunk, len(data))], off-d, false)
+					}
+					out = append(out, 0x03, 0x00)
+					if got := inflate(t, out); !bytes.Equal(got, data) {
+						t.Fatalf("%s level %d store %v chunk %d: round trip differs", name, level, store, chunk)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestBaseWraps runs an Encoder across the point where its position
+// numbering starts again (the hash table is cleared): the output must not
+// depend on what came before.
+func TestBaseWraps(t *testing.T) {
+	data := samples()["mixed"]
+	want := NewEncoder(6).Encode(nil, data, 0, true)
+	e := NewEncoder(6)
+	e.Encode(nil, data, 0, true)
+	e.base = 1<<30 - len(data)/2
+	for range 3 {
+		if got := e.Encode(nil, data, 0, true); !bytes.Equal(got, want) {
+			t.Fatalf("base %d: output differs", e.base)
+		}
+	}
+}
+
+// TestSplitPays checks that a block ends where the statistics change:
+// random digits then random letters cost no more than the two apart
+// (within the 1% that ending blocks only every 4096 symbols may cost).
+func TestSplitPays(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	a, b := make([]byte, 100000), make([]byte, 100000)
+	for i := range a {
+		a[i] = "0123456789"[rng.IntN(10)]
+		b[i] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[rng.IntN(26)]
+	}
+	data := append(a, b...)
+	out := NewEncoder(6).Encode(nil, data, 0, true)
+	if got := inflate(t, out); !bytes.Equal(got, data) {
+		t.Fatal("round trip differs")
+	}
+	// No more than the two parts compressed on their own.
+	e := NewEncoder(6)
+	if limit := (len(e.Encode(nil, a, 0, true)) + len(e.Encode(nil, b, 0, true))) * 101 / 100; len(out) > limit {
+		t.Errorf("%d bytes, want <= %d", len(out), limit)
+	}
+}

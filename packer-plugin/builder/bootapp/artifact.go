@@ -35,9 +35,9 @@ func newArtifact(res *builder.Result, outputDir string) *Artifact {
 func (a *Artifact) BuilderId() string { return BuilderID }
 
 // Files returns the output files: every boot disk format first (Packer
-// post-processors such as amazon-import take the first file with the
-// extension they want), then the data volume formats, then the SBOM and the
-// manifest.
+// post-processors such as googlecompute-import and bootapp-ami take the
+// first file with the extension they want), then the data volume formats,
+// then the SBOM and the manifest.
 func (a *Artifact) Files() []string {
 	var boot, data []string
 	for _, f := range a.result.Files {
