@@ -3,6 +3,7 @@
 // program: no library package imports it or its plotting library.
 //
 //	benchplot -out docs/bench -payload payload.tsv -datavol datavol.tsv -boot boot.jsonl
+//	benchplot -out docs/bench -apps apps.jsonl
 //
 // payload.tsv has one line per app payload: MiB, then build seconds
 // median, min and max, then the raw boot disk's size in bytes.
@@ -10,7 +11,12 @@
 // median, min and max. boot.jsonl holds the samples the builder's boot
 // benchmarks append (BOOTAPP_BENCH_BOOT_SAMPLES), one JSON object a boot.
 // The boot table (median, min and max of each part, per mode) goes to
-// standard output as Markdown.
+// standard output as Markdown. apps.jsonl holds the samples of the
+// builder's BenchmarkBuildApps (BOOTAPP_BENCH_APP_SAMPLES), one JSON object
+// a mkbootapp process: its tables (build time, peak RSS and streamOptimized
+// VMDK size of the Go, Node.js and Java examples, next to Boxfuse's
+// published figures and our targets) go to standard output and its plot to
+// apps.png.
 package main
 
 import (
@@ -31,6 +37,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func main() {
@@ -38,6 +46,7 @@ func main() {
 	payload := flag.String("payload", "", "payload scaling TSV")
 	datavol := flag.String("datavol", "", "data volume scaling TSV")
 	boot := flag.String("boot", "", "boot samples, JSON lines")
+	apps := flag.String("apps", "", "app build samples (BenchmarkBuildApps), JSON lines")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("benchplot: ")
@@ -71,6 +80,14 @@ func main() {
 		}
 		must(bootBars(filepath.Join(*out, "boot.png"), samples))
 		bootTable(os.Stdout, samples)
+	}
+	if *apps != "" {
+		m, err := readAppSamples(*apps)
+		if err != nil {
+			log.Fatal(err)
+		}
+		must(appBars(filepath.Join(*out, "apps.png"), m))
+		appTable(os.Stdout, m)
 	}
 }
 
@@ -341,4 +358,236 @@ func bootTable(w io.Writer, m map[string][]sample) {
 		fmt.Fprintf(w, "- %s: median %.2f s against a limit of %.2f s (%s, %.2fx the limit): %s.\n",
 			c.what, got, lim, rel, got/lim, verdict)
 	}
+}
+
+// appSample is one mkbootapp process of the builder's BenchmarkBuildApps
+// (BOOTAPP_BENCH_APP_SAMPLES).
+type appSample struct {
+	App         string  `json:"app"`
+	Input       string  `json:"input"`
+	Kind        string  `json:"kind"` // warmup, build, vmdk-stream
+	BuildS      float64 `json:"build_s"`
+	RSSBytes    int64   `json:"rss_bytes"`
+	RSSBound    bool    `json:"rss_bound"`
+	VMDKBytes   int64   `json:"vmdk_bytes"`
+	RootFSBytes int64   `json:"rootfs_bytes"`
+	AppBytes    int64   `json:"app_bytes"`
+	Runtime     string  `json:"runtime"`
+}
+
+// appRef is what an app's figures are held against: Boxfuse's published
+// build time and image size for the same kind of app, and our targets
+// (issue 10); a zero target is none.
+type appRef struct {
+	app, label          string
+	boxfuseS, boxfuseMB float64
+	targetS, targetMB   float64
+}
+
+var appRefs = []appRef{
+	{"go", "Go", 0.52, 7, 0.3, 0},
+	{"node", "Node.js", 2.5, 15, 1, 35},
+	{"java", "Java (jar)", 3.8, 44, 1.5, 50},
+}
+
+func readAppSamples(path string) (map[string][]appSample, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	m := map[string][]appSample{}
+	dec := json.NewDecoder(f)
+	for {
+		var s appSample
+		if err := dec.Decode(&s); err == io.EOF {
+			return m, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		m[s.App] = append(m[s.App], s)
+	}
+}
+
+// appFigures are one app's figures from its samples.
+type appFigures struct {
+	input, runtime       string
+	n                    int
+	med, lo, hi          float64 // timed builds, s
+	rssMB                float64 // largest peak RSS of the timed builds
+	rssBound             bool    // rssMB is only an upper bound
+	vmdkMB, rootfsMB     float64
+	appMB                float64
+	warmupS, vmdkBuildS  float64
+	haveVMDK, haveWarmup bool
+}
+
+func figures(ss []appSample) appFigures {
+	var f appFigures
+	var builds []sample // stats works on samples: carry the seconds in Total
+	for _, s := range ss {
+		f.input = s.Input
+		switch s.Kind {
+		case "build":
+			builds = append(builds, sample{Total: s.BuildS})
+			if mb := float64(s.RSSBytes) / 1e6; mb > f.rssMB {
+				f.rssMB, f.rssBound = mb, s.RSSBound
+			}
+		case "warmup":
+			f.warmupS, f.haveWarmup = s.BuildS, true
+		case "vmdk-stream":
+			f.vmdkMB, f.rootfsMB, f.appMB = float64(s.VMDKBytes)/1e6, float64(s.RootFSBytes)/1e6, float64(s.AppBytes)/1e6
+			f.vmdkBuildS, f.runtime, f.haveVMDK = s.BuildS, s.Runtime, true
+		}
+	}
+	f.n = len(builds)
+	f.med, f.lo, f.hi = stats(builds, func(s sample) float64 { return s.Total })
+	return f
+}
+
+// verdict is "met" when got <= target, else "missed"; "no target" without
+// one.
+func verdict(got, target float64) string {
+	switch {
+	case target == 0:
+		return "no target"
+	case got <= target:
+		return "met"
+	default:
+		return "missed"
+	}
+}
+
+// appTable writes the apps' table: our build time, peak RSS and
+// streamOptimized VMDK size next to Boxfuse's figures and our targets.
+func appTable(w io.Writer, m map[string][]appSample) {
+	fmt.Fprintln(w, "| app | build time | of Boxfuse's | peak RSS | streamOptimized VMDK | of Boxfuse's | Boxfuse: build, image | target | build | VMDK |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range appRefs {
+		ss := m[r.app]
+		if len(ss) == 0 {
+			continue
+		}
+		f := figures(ss)
+		build, ratioS, okS := "n/a", "", "n/a"
+		if f.n > 0 {
+			build = fmt.Sprintf("%.2f s (%.2f-%.2f)", f.med, f.lo, f.hi)
+			ratioS = fmt.Sprintf("%.2fx", f.med/r.boxfuseS)
+			okS = verdict(f.med, r.targetS)
+		}
+		rss := fmt.Sprintf("%.0f MB", f.rssMB)
+		if f.rssBound {
+			rss = "<= " + rss
+		}
+		vmdk, ratioMB, okMB := "n/a", "", verdict(0, r.targetMB)
+		if f.haveVMDK {
+			vmdk = fmt.Sprintf("%.1f MB", f.vmdkMB)
+			ratioMB = fmt.Sprintf("%.2fx", f.vmdkMB/r.boxfuseMB)
+			okMB = verdict(f.vmdkMB, r.targetMB)
+		} else if r.targetMB != 0 {
+			okMB = "n/a"
+		}
+		var target []string
+		if r.targetS != 0 {
+			target = append(target, fmt.Sprintf("build <= %g s", r.targetS))
+		}
+		if r.targetMB != 0 {
+			target = append(target, fmt.Sprintf("VMDK <= %g MB", r.targetMB))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %g s, %g MB | %s | %s | %s |\n",
+			r.label, build, ratioS, rss, vmdk, ratioMB, r.boxfuseS, r.boxfuseMB, strings.Join(target, ", "), okS, okMB)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "| app | input | runtime | first build of the run | vmdk-stream build (boot disk only) | root file system (initramfs) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	for _, r := range appRefs {
+		ss := m[r.app]
+		if len(ss) == 0 {
+			continue
+		}
+		f := figures(ss)
+		rt := f.runtime
+		if rt == "" {
+			rt = "none (native)"
+		}
+		first, vb, root, input := "n/a", "n/a", "n/a", f.input
+		if f.haveWarmup {
+			first = fmt.Sprintf("%.2f s", f.warmupS)
+		}
+		if f.haveVMDK {
+			vb = fmt.Sprintf("%.2f s", f.vmdkBuildS)
+			root = fmt.Sprintf("%.1f MB", f.rootfsMB)
+			input = fmt.Sprintf("%s, %s", f.input, humanMB(f.appMB))
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.label, input, rt, first, vb, root)
+	}
+}
+
+// humanMB formats a size in MB, small ones in kB.
+func humanMB(mb float64) string {
+	if mb < 0.1 {
+		return fmt.Sprintf("%.1f kB", mb*1e3)
+	}
+	return fmt.Sprintf("%.1f MB", mb)
+}
+
+// appBars draws our median build time and VMDK size beside Boxfuse's and
+// the target, per app, as two bar charts side by side in one PNG.
+func appBars(path string, m map[string][]appSample) error {
+	var labels []string
+	var ours, box, target [2]plotter.Values
+	for _, r := range appRefs {
+		if len(m[r.app]) == 0 {
+			continue
+		}
+		f := figures(m[r.app])
+		labels = append(labels, r.label)
+		ours[0], box[0], target[0] = append(ours[0], f.med), append(box[0], r.boxfuseS), append(target[0], r.targetS)
+		ours[1], box[1], target[1] = append(ours[1], f.vmdkMB), append(box[1], r.boxfuseMB), append(target[1], r.targetMB)
+	}
+	if len(labels) == 0 {
+		return fmt.Errorf("no app samples")
+	}
+	titles := [2]string{"Build time, fresh process, warm cache (s)", "Boot image, streamOptimized VMDK (MB)"}
+	plots := [][]*plot.Plot{make([]*plot.Plot, 2)}
+	for i := range 2 {
+		p := plot.New()
+		p.Title.Text = titles[i]
+		w := vg.Points(18)
+		for j, series := range []struct {
+			name string
+			v    plotter.Values
+		}{{"bootapp", ours[i]}, {"Boxfuse (published)", box[i]}, {"target (0: none)", target[i]}} {
+			bar, err := plotter.NewBarChart(series.v, w)
+			if err != nil {
+				return err
+			}
+			bar.Color = plotutil.Color(j)
+			bar.LineStyle.Width = 0
+			bar.Offset = vg.Length(j-1) * w
+			p.Add(bar)
+			p.Legend.Add(series.name, bar)
+		}
+		p.Add(plotter.NewGrid())
+		p.NominalX(labels...)
+		p.Legend.Top = true
+		p.Y.Max *= 1.4 // room for the legend
+		plots[0][i] = p
+	}
+	img := vgimg.New(11*vg.Inch, 4.5*vg.Inch)
+	dc := draw.New(img)
+	t := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2}
+	canvases := plot.Align(plots, t, dc)
+	for i := range 2 {
+		plots[0][i].Draw(canvases[0][i])
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(out); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
