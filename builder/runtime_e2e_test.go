@@ -84,19 +84,10 @@ func redeploy(t *testing.T, s Spec, runtime string, first *Result) *Result {
 // data volume.
 func TestEndToEndNode(t *testing.T) {
 	e2e(t)
-	cache, kdeb, ldeb := testInputs(t)
 	app := testutil.NodeExample(t)
 	var progress testutil.SyncBuffer
-	spec := Spec{
-		App:        App{Path: app, Ports: []int{8080}},
-		Kernel:     KernelSource{Deb: kdeb},
-		Bootloader: ldeb,
-		CacheDir:   cache,
-		OutputDir:  filepath.Join(t.TempDir(), "out"),
-		DataVolume: DataVolume{Size: 64 << 20},
-		Health:     &HealthCheck{Path: "/healthz"},
-		Progress:   &progress,
-	}
+	spec := appSpec(t, app)
+	spec.Health, spec.Progress = &HealthCheck{Path: "/healthz"}, &progress
 	start := time.Now()
 	res := buildWith(t, spec, RuntimeNode)
 	t.Logf("build (%v):\n%s", time.Since(start).Round(time.Millisecond), progress.String())
@@ -156,19 +147,10 @@ func TestEndToEndNode(t *testing.T) {
 // and counts on from the kept data volume.
 func TestEndToEndJava(t *testing.T) {
 	e2e(t)
-	cache, kdeb, ldeb := testInputs(t)
 	jar := testutil.JavaExample(t)
 	var progress testutil.SyncBuffer
-	spec := Spec{
-		App:        App{Path: jar, Ports: []int{8080}},
-		Kernel:     KernelSource{Deb: kdeb},
-		Bootloader: ldeb,
-		CacheDir:   cache,
-		OutputDir:  filepath.Join(t.TempDir(), "out"),
-		DataVolume: DataVolume{Size: 64 << 20},
-		Health:     &HealthCheck{Path: "/healthz"},
-		Progress:   &progress,
-	}
+	spec := appSpec(t, jar)
+	spec.Health, spec.Progress = &HealthCheck{Path: "/healthz"}, &progress
 	start := time.Now()
 	res := buildWith(t, spec, RuntimeJava)
 	buildLog := progress.String()
@@ -211,7 +193,6 @@ func TestEndToEndJava(t *testing.T) {
 func TestEndToEndC(t *testing.T) {
 	e2e(t)
 	gcc := testutil.NeedCommand(t, "gcc", "apt-get install -y gcc libc6-dev")
-	cache, kdeb, ldeb := testInputs(t)
 	app := filepath.Join(t.TempDir(), "capp")
 	if b, err := exec.Command(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", app, "testdata/capp/capp.c").CombinedOutput(); err != nil {
 		t.Fatalf("gcc testdata/capp/capp.c: %v\n%s (fix: apt-get install -y gcc libc6-dev)", err, b)
@@ -228,14 +209,7 @@ func TestEndToEndC(t *testing.T) {
 			t.Fatalf("%s is not dynamically linked", app)
 		}
 	}
-	spec := Spec{
-		App:        App{Path: app, Ports: []int{8080}},
-		Kernel:     KernelSource{Deb: kdeb},
-		Bootloader: ldeb,
-		CacheDir:   cache,
-		OutputDir:  filepath.Join(t.TempDir(), "out"),
-		DataVolume: DataVolume{Size: 64 << 20},
-	}
+	spec := appSpec(t, app)
 	res := buildWith(t, spec, "")
 	listed := map[string]bool{}
 	for _, f := range res.Inputs.App.Files {
@@ -393,7 +367,6 @@ func buildJavaTestApp(t *testing.T) string {
 // are.
 func TestEndToEndTLS(t *testing.T) {
 	e2e(t)
-	cache, kdeb, ldeb := testInputs(t)
 	chain := newTLSChain(t)
 	bundle := filepath.Join(t.TempDir(), "roots.pem")
 	if err := os.WriteFile(bundle, chain.rootPEM, 0o644); err != nil {
@@ -454,15 +427,9 @@ func TestEndToEndTLS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			app := tc.app(t)
 			start := time.Now()
-			res := buildWith(t, Spec{
-				App:        App{Path: app, Ports: []int{8080}},
-				Kernel:     KernelSource{Deb: kdeb},
-				Bootloader: ldeb,
-				CacheDir:   cache,
-				OutputDir:  filepath.Join(t.TempDir(), "out"),
-				DataVolume: DataVolume{Size: 64 << 20},
-				System:     System{CACertificates: bundle},
-			}, tc.runtime)
+			spec := appSpec(t, app)
+			spec.System.CACertificates = bundle
+			res := buildWith(t, spec, tc.runtime)
 			t.Logf("built in %v", time.Since(start).Round(time.Millisecond))
 			for _, f := range res.Inputs.App.Files {
 				if f.Path == caBundlePath && f.Size != int64(len(chain.rootPEM)) {
@@ -516,4 +483,20 @@ func checkWritable(a *bootedApp) {
 		}
 	}
 	a.t.Logf("/write: %s", b)
+}
+
+// appSpec is the spec the tests of this file start from: the app on port
+// 8080, the cached kernel and boot loader, a new output directory and a
+// 64 MiB data volume.
+func appSpec(t *testing.T, app string) Spec {
+	t.Helper()
+	cache, kdeb, ldeb := testInputs(t)
+	return Spec{
+		App:        App{Path: app, Ports: []int{8080}},
+		Kernel:     KernelSource{Deb: kdeb},
+		Bootloader: ldeb,
+		CacheDir:   cache,
+		OutputDir:  filepath.Join(t.TempDir(), "out"),
+		DataVolume: DataVolume{Size: 64 << 20},
+	}
 }

@@ -19,6 +19,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
+
+	"github.com/bootapp/bootapp/internal/deb"
 )
 
 var (
@@ -518,7 +520,7 @@ func (x *extractor) file(name string, hdr *tar.Header, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	n, err := x.copy(f, r, isSparse(hdr))
+	n, err := x.copy(f, r, deb.IsSparse(hdr))
 	x.st.Bytes += n
 	if err == nil {
 		err = f.Chmod(fs.FileMode(hdr.Mode & 0o777))
@@ -534,19 +536,6 @@ func (x *extractor) file(name string, hdr *tar.Header, r io.Reader) error {
 	}
 	x.st.Files++
 	return nil
-}
-
-// isSparse reports whether hdr is a GNU sparse file (old or PAX format).
-func isSparse(hdr *tar.Header) bool {
-	if hdr.Typeflag == tar.TypeGNUSparse {
-		return true
-	}
-	for k := range hdr.PAXRecords {
-		if strings.HasPrefix(k, "GNU.sparse.") {
-			return true
-		}
-	}
-	return false
 }
 
 // copy streams r into f a chunk at a time, checking the context between
