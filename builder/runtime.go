@@ -26,6 +26,7 @@ import (
 	"github.com/bootapp/bootapp/initramfs"
 	"github.com/bootapp/bootapp/internal/cache"
 	"github.com/bootapp/bootapp/internal/debroot"
+	"github.com/bootapp/bootapp/internal/elfdeps"
 	"github.com/bootapp/bootapp/internal/jks"
 	"github.com/bootapp/bootapp/internal/jlink"
 	"github.com/bootapp/bootapp/internal/untar"
@@ -88,8 +89,14 @@ type runtimeLayout struct {
 	// cacerts is the guest path of Java's trust store, written from
 	// the image's CA bundle instead of the runtime's own.
 	cacerts string
-	// packages are the runtime's inputs, for the manifest.
+	// packages are the runtime's inputs, for the manifest; owners maps
+	// the guest paths of the Debian tree's files to the index of their
+	// package in packages (nil for a RuntimePath).
 	packages []InputPackage
+	owners   map[string]int
+	// linkedFrom is the guest path of the JDK a Java runtime was linked
+	// from, inside root.
+	linkedFrom string
 	// memoryMiB is what the runtime wants beyond the root file system.
 	memoryMiB int
 }
@@ -230,6 +237,7 @@ func resolveJava(ctx context.Context, s *Spec, a App) (*appLayout, error) {
 	if l.closure, err = resolveClosure(a, l, true, logf); err != nil {
 		return nil, err
 	}
+	rt.keepUsedPackages(rt.owners, l.closure, rt.linkedFrom)
 	return l, nil
 }
 
@@ -276,11 +284,11 @@ func javaRuntime(ctx context.Context, s *Spec, a App, classpath []string, nested
 		rt.root = libraryRoot(a)
 		home = dir
 	} else {
-		root, pkgs, err := cachedRuntime(ctx, s, RuntimeJava)
+		root, pkgs, owners, err := cachedRuntime(ctx, s, RuntimeJava)
 		if err != nil {
 			return nil, nil, err
 		}
-		rt.root, rt.packages, home = root, pkgs, root
+		rt.root, rt.packages, rt.owners, home = root, pkgs, owners, root
 	}
 	jdk, err := jlink.Find(home)
 	var jre string
@@ -289,6 +297,9 @@ func javaRuntime(ctx context.Context, s *Spec, a App, classpath []string, nested
 		mods, how, err := javaModules(ctx, s, a, jdk, classpath, nested)
 		if err != nil {
 			return nil, nil, err
+		}
+		if rel, err := filepath.Rel(rt.root, jdk.Home); err == nil && a.RuntimePath == "" {
+			rt.linkedFrom = "/" + filepath.ToSlash(rel)
 		}
 		if jre, err = jdk.Link(ctx, filepath.Join(s.CacheDir, "jlink"), mods); err != nil {
 			return nil, nil, fieldErr(ErrBadApp, "app.java_modules", "%v", err)
@@ -406,11 +417,11 @@ func resolveNode(ctx context.Context, s *Spec, a App) (*appLayout, error) {
 		rt.exec = nodeHome + "/bin/node"
 		version = nodeDistVersion(dir)
 	} else {
-		root, pkgs, err := cachedRuntime(ctx, s, RuntimeNode)
+		root, pkgs, owners, err := cachedRuntime(ctx, s, RuntimeNode)
 		if err != nil {
 			return nil, err
 		}
-		rt.root, rt.packages, rt.exec = root, pkgs, "/usr/bin/node"
+		rt.root, rt.packages, rt.owners, rt.exec = root, pkgs, owners, "/usr/bin/node"
 		for _, p := range pkgs {
 			if p.Name == "nodejs" {
 				version = upstreamVersion(p.Version)
@@ -437,6 +448,7 @@ func resolveNode(ctx context.Context, s *Spec, a App) (*appLayout, error) {
 	if l.closure, err = resolveClosure(a, l, true, logf); err != nil {
 		return nil, err
 	}
+	rt.keepUsedPackages(rt.owners, l.closure)
 	return l, nil
 }
 
@@ -508,39 +520,82 @@ func nodeDistVersion(dir string) string {
 
 // cachedRuntime returns the unpacked tree of the cached Debian packages of
 // runtime (`mkbootapp fetch --runtime`), and the packages for the manifest.
-func cachedRuntime(ctx context.Context, s *Spec, runtime string) (string, []InputPackage, error) {
+func cachedRuntime(ctx context.Context, s *Spec, runtime string) (string, []InputPackage, map[string]int, error) {
 	ix, err := cache.ReadRuntimeIndex(s.CacheDir, runtime)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil, fieldErr(ErrNotCached, "app.runtime", "no %s runtime in the cache %s: fetch it (mkbootapp fetch --runtime %s), or give a runtime path", runtime, s.CacheDir, runtime)
+			return "", nil, nil, fieldErr(ErrNotCached, "app.runtime", "no %s runtime in the cache %s: fetch it (mkbootapp fetch --runtime %s), or give a runtime path", runtime, s.CacheDir, runtime)
 		}
-		return "", nil, fieldErr(err, "app.runtime", "%v", err)
+		return "", nil, nil, fieldErr(err, "app.runtime", "%v", err)
 	}
 	debsDir := filepath.Join(s.CacheDir, cache.Debs)
 	var debs []string
 	for _, p := range ix.Packages {
 		d := filepath.Join(debsDir, p.File)
 		if _, err := os.Stat(d); err != nil {
-			return "", nil, fieldErr(ErrNotCached, "app.runtime", "the %s runtime's package %s is missing from %s: fetch it again (mkbootapp fetch --runtime %s)", runtime, p.File, debsDir, runtime)
+			return "", nil, nil, fieldErr(ErrNotCached, "app.runtime", "the %s runtime's package %s is missing from %s: fetch it again (mkbootapp fetch --runtime %s)", runtime, p.File, debsDir, runtime)
 		}
 		debs = append(debs, d)
 	}
 	root, err := debroot.Unpack(ctx, s.CacheDir, debs)
 	if err != nil {
 		if ctx.Err() != nil {
-			return "", nil, ctx.Err()
+			return "", nil, nil, ctx.Err()
 		}
-		return "", nil, fieldErr(err, "app.runtime", "unpack the %s runtime: %v", runtime, err)
+		return "", nil, nil, fieldErr(err, "app.runtime", "unpack the %s runtime: %v", runtime, err)
 	}
 	pkgs, err := debroot.Packages(root)
 	if err != nil {
-		return "", nil, fieldErr(err, "app.runtime", "the %s runtime in %s: %v", runtime, root, err)
+		return "", nil, nil, fieldErr(err, "app.runtime", "the %s runtime in %s: %v", runtime, root, err)
 	}
 	var out []InputPackage
-	for _, p := range pkgs {
+	owners := map[string]int{}
+	for i, p := range pkgs {
 		out = append(out, InputPackage{Path: filepath.Join(debsDir, p.File), Name: p.Name, Version: p.Version, Arch: p.Arch, Size: p.Size, SHA256: p.SHA256})
+		for _, f := range p.Files {
+			owners[f] = i // a later package's file replaces an earlier one's
+		}
 	}
-	return root, out, nil
+	return root, out, owners, nil
+}
+
+// keepUsedPackages leaves in rt.packages only the packages the image takes
+// files from: those that own a file of the closure or a path below one of
+// keep (guest paths, such as the JDK a runtime was linked from). The
+// runtime's index holds every package its ELF files may need; a linked
+// Java runtime needs a few of them.
+func (rt *runtimeLayout) keepUsedPackages(owners map[string]int, c *elfdeps.Closure, keep ...string) {
+	if owners == nil {
+		return
+	}
+	used := map[int]bool{}
+	if c != nil {
+		for _, f := range c.Files {
+			if f.Mounted {
+				continue
+			}
+			if i, ok := owners[f.Path]; ok {
+				used[i] = true
+			}
+			if f.Dir { // a directory taken whole
+				keep = append(keep, f.Path)
+			}
+		}
+	}
+	for p, i := range owners {
+		for _, k := range keep {
+			if strings.HasPrefix(p, k+"/") {
+				used[i] = true
+			}
+		}
+	}
+	var out []InputPackage
+	for i, p := range rt.packages {
+		if used[i] {
+			out = append(out, p)
+		}
+	}
+	rt.packages = out
 }
 
 // runtimePathDir returns the directory of App.RuntimePath (a tar archive

@@ -362,9 +362,9 @@ type Inputs struct {
 	// machine's system files: ca-certificates (the CA bundle) and tzdata
 	// (time zones), when the build used them.
 	System []InputPackage `json:"system,omitempty"`
-	// Runtime lists the packages of the app's runtime (the JDK and
-	// Node.js packages and the libraries they need, or the RuntimePath
-	// given); nil for a native app.
+	// Runtime lists the packages of the app's runtime the image takes
+	// files from (the JDK or Node.js packages and those of the libraries
+	// they need), or the RuntimePath given; nil for a native app.
 	Runtime []InputPackage `json:"runtime,omitempty"`
 	// Init is the guest init, /init in the initramfs.
 	Init GuestFile `json:"init"`

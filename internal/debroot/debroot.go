@@ -27,7 +27,7 @@ const PackagesFile = ".bootapp-packages.json"
 
 // format is part of every tree's key: change it when the unpacking rules
 // change, so that old trees are not reused.
-const format = "debroot/1"
+const format = "debroot/2"
 
 // Package is one package unpacked into a tree.
 type Package struct {
@@ -41,6 +41,11 @@ type Package struct {
 	// Size is the .deb's size in bytes and SHA256 its hex SHA-256.
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
+	// Files lists the guest paths of the files and links the package
+	// wrote into the tree, so that a user of the tree can tell which
+	// packages the files it takes come from (set by Packages, not by
+	// Extract, whose Unpacked.Files has them).
+	Files []string `json:"files,omitempty"`
 }
 
 // info is the content of PackagesFile.
@@ -97,7 +102,7 @@ func Unpack(ctx context.Context, cacheDir string, debs []string) (root string, e
 	defer r.Close()
 	ix := info{Format: format}
 	for i, p := range sorted {
-		u, err := extract(ctx, r, p, false)
+		u, err := extract(ctx, r, p, true)
 		if err != nil {
 			return "", err
 		}
@@ -106,7 +111,9 @@ func Unpack(ctx context.Context, cacheDir string, debs []string) (root string, e
 		if fi, err := os.Stat(p); err != nil || fi.Size() != stats[i].Size() || !fi.ModTime().Equal(stats[i].ModTime()) || fi.Size() != u.Size {
 			return "", fmt.Errorf("unpack %s: the file changed while it was unpacked", p)
 		}
-		ix.Packages = append(ix.Packages, u.Package)
+		pkg := u.Package
+		pkg.Files = u.Files
+		ix.Packages = append(ix.Packages, pkg)
 	}
 	b, err := json.MarshalIndent(ix, "", "  ")
 	if err != nil {

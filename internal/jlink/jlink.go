@@ -41,7 +41,10 @@ func Find(dir string) (*JDK, error) {
 		sort.Strings(m)
 		cands = append(cands, m...)
 	}
-	for _, c := range cands {
+	for i, c := range cands {
+		if fi, err := os.Lstat(c); i > 0 && (err != nil || fi.Mode()&fs.ModeSymlink != 0) {
+			continue // another name of a JDK the list has (java-1.17.0-openjdk-amd64)
+		}
 		if _, err := os.Stat(filepath.Join(c, "jmods", "java.base.jmod")); err != nil {
 			continue
 		}
