@@ -153,7 +153,24 @@ func bootApp(t *testing.T, o bootOpts) {
 	}
 	defer vm.Kill()
 	a := &bootedApp{t: t, ctx: ctx, vm: vm, base: "http://" + vm.Forwarded(o.Port)}
-	if err := qemu.WaitHTTP(ctx, a.base+"/healthz", func(s int) bool { return s == 200 }); err != nil {
+	// A guest that powers off before the app is healthy (the app
+	// crashed at start) fails at once, not at the deadline.
+	waitCtx, stopWait := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-vm.Done():
+			stopWait()
+		case <-waitCtx.Done():
+		}
+	}()
+	err = qemu.WaitHTTP(waitCtx, a.base+"/healthz", func(s int) bool { return s == 200 })
+	stopWait()
+	if err != nil {
+		select {
+		case <-vm.Done():
+			a.Fatalf("the guest powered off before the app was healthy (did the app exit at start?): %v", err)
+		default:
+		}
 		a.Fatalf("app never became healthy: %v", err)
 	}
 	mem := "default"

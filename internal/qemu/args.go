@@ -30,6 +30,14 @@ type launch struct {
 
 // nicDevice returns QEMU's device for a NIC model, which resolve has
 // checked.
+// tcgCPU is the CPU the emulator offers: everything TCG implements but
+// the AVX family. QEMU 7.2's (Debian bookworm's) emulation of AVX and AVX2
+// is new and wrong in places; a JVM, whose JIT uses AVX2 for its string
+// intrinsics when the CPU has it, crashed in the guest with SIGSEGV in
+// JIT-compiled java.lang.StringLatin1.equals under "-cpu max". Without
+// AVX it takes the SSE paths, as Go, glibc and Node.js do too.
+const tcgCPU = "max,avx=off,avx2=off,fma=off,f16c=off,avx512f=off"
+
 func nicDevice(model string) string {
 	switch model {
 	case "", NICVirtio:
@@ -64,7 +72,7 @@ func (l *launch) args() []string {
 	if l.accel == "kvm" {
 		a = append(a, "-cpu", "host")
 	} else {
-		a = append(a, "-cpu", "max")
+		a = append(a, "-cpu", tcgCPU)
 	}
 	a = append(a,
 		// The serial console goes to QEMU's stdout, which Start reads.

@@ -23,7 +23,7 @@ import (
 
 func TestLaunchArgs(t *testing.T) {
 	base := []string{"-machine", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
-		"-m", "512", "-smp", "2", "-cpu", "max",
+		"-m", "512", "-smp", "2", "-cpu", tcgCPU,
 		"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
 		"-qmp", "unix:/w/qmp.sock,server=on,wait=off"}
 	tail := []string{"-device", "virtio-rng-pci"}
