@@ -116,6 +116,11 @@ func resolvePayload(ctx context.Context, s *Spec) (_ *appLayout, err error) {
 		if tmp, err = os.MkdirTemp("", "bootapp-app-*"); err != nil {
 			return nil, fmt.Errorf("unpack app archive %s: %w", a.Path, err)
 		}
+		// The directory becomes /app, which the app user must reach
+		// (MkdirTemp makes it 0700).
+		if err := os.Chmod(tmp, 0o755); err != nil {
+			return nil, fmt.Errorf("unpack app archive %s: %w", a.Path, err)
+		}
 		if _, err := untar.ExtractFile(ctx, a.Path, tmp); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -630,6 +635,9 @@ func runtimePathDir(ctx context.Context, cacheDir, p string) (string, InputPacka
 		return "", ip, fmt.Errorf("unpack %s: %w", p, err)
 	}
 	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil { // a runtime's root, which the app user must reach
+		return "", ip, fmt.Errorf("unpack %s: %w", p, err)
+	}
 	if _, err := untar.ExtractFile(ctx, p, tmp); err != nil {
 		if ctx.Err() != nil {
 			return "", ip, ctx.Err()

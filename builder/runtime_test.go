@@ -1,8 +1,12 @@
 package builder
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -225,5 +229,74 @@ func TestStagedInitramfsReadAt(t *testing.T) {
 				t.Fatalf("ReadAt(%d bytes, %d): %v", n, off, err)
 			}
 		}
+	}
+}
+
+// writeTarGz packs files (name -> content, mode 0755) and a symbolic link
+// into a .tar.gz at p.
+func writeTarGz(t *testing.T, p string, files map[string][]byte, links map[string]string) {
+	t.Helper()
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz := gzip.NewWriter(f)
+	tw := tar.NewWriter(gz)
+	for name, data := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	for name, target := range links {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Linkname: target, Mode: 0o777, Typeflag: tar.TypeSymlink}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(tw.Close(), gz.Close(), f.Close()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResolvePayloadArchive: an app directory given as a tar archive is
+// unpacked into a temporary directory and resolved like the directory; a
+// broken archive is an error naming it that leaves no directory behind.
+func TestResolvePayloadArchive(t *testing.T) {
+	bin, err := os.ReadFile(buildGoApp(t, "../examples/hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "hello-1.0.tar.gz")
+	writeTarGz(t, archive, map[string][]byte{"bin/hello-1.0": bin}, map[string]string{"bin/hello": "hello-1.0"})
+	s, err := Spec{App: App{Path: archive, Entrypoint: "bin/hello"}, CacheDir: t.TempDir()}.WithDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name != "hello-1.0" {
+		t.Errorf("default name of %s = %q, want hello-1.0", archive, s.Name)
+	}
+	l, err := resolvePayload(context.Background(), &s)
+	if err != nil {
+		t.Fatalf("resolvePayload: %v", err)
+	}
+	defer os.RemoveAll(l.tmp)
+	if l.tmp == "" || !l.isDir || l.src != l.tmp || l.guestPath != "/app/bin/hello" || l.runtime != nil {
+		t.Fatalf("layout: tmp %q dir %v src %q guest %q runtime %v", l.tmp, l.isDir, l.src, l.guestPath, l.runtime)
+	}
+	if got, err := os.Readlink(filepath.Join(l.tmp, "bin", "hello")); err != nil || got != "hello-1.0" {
+		t.Errorf("the link in the unpacked app: %q, %v", got, err)
+	}
+
+	tmpBefore, _ := filepath.Glob(filepath.Join(os.TempDir(), "bootapp-app-*"))
+	broken := filepath.Join(dir, "broken.tar.gz")
+	os.WriteFile(broken, []byte("\x1f\x8b\x08\x00 not really gzip"), 0o644)
+	s2, _ := Spec{App: App{Path: broken, Entrypoint: "bin/hello"}, CacheDir: t.TempDir()}.WithDefaults()
+	_, err = resolvePayload(context.Background(), &s2)
+	if !errors.Is(err, ErrBadApp) || !strings.Contains(err.Error(), broken) {
+		t.Fatalf("broken archive: %v, want ErrBadApp naming %s", err, broken)
+	}
+	if tmpAfter, _ := filepath.Glob(filepath.Join(os.TempDir(), "bootapp-app-*")); len(tmpAfter) != len(tmpBefore) {
+		t.Errorf("a failed unpack left a directory: %v (before: %v)", tmpAfter, tmpBefore)
 	}
 }
