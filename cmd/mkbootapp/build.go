@@ -58,7 +58,12 @@ Every flag sets one field of the build spec; --config reads the whole spec
 from a JSON file first, and flags given on the command line override it.`,
 		Example: `  mkbootapp fetch
   CGO_ENABLED=0 go build -o hello ./examples/hello
-  mkbootapp build --app hello --port 8080 --health-path /healthz --verify`,
+  mkbootapp build --app hello --port 8080 --health-path /healthz --verify
+
+  mkbootapp fetch --runtime java,node
+  mkbootapp build --app build/app.jar --port 8080            # java: a runtime jlinked to what the jar uses
+  mkbootapp build --app examples/node --port 8080            # node: the directory with package.json and node_modules
+  mkbootapp build --app app.tar.gz --entrypoint bin/server   # an app directory as a tar archive`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := o.Spec(cmd)
