@@ -27,18 +27,7 @@ func TestEndToEndDynamic(t *testing.T) {
 	testutil.NeedCommand(t, "gcc", "apt-get install -y gcc")
 	cache, kdeb, ldeb := testInputs(t)
 	app := testutil.StaticBinary(t, "./testdata/cgoapp", testutil.BuildOptions{Env: []string{"CGO_ENABLED=1"}})
-	if f, err := elf.Open(app); err != nil {
-		t.Fatal(err)
-	} else {
-		dynamic := false
-		for _, p := range f.Progs {
-			dynamic = dynamic || p.Type == elf.PT_INTERP
-		}
-		f.Close()
-		if !dynamic {
-			t.Fatalf("%s is not dynamically linked", app)
-		}
-	}
+	needDynamic(t, app)
 	out := filepath.Join(t.TempDir(), "out")
 	var progress testutil.SyncBuffer
 	res, err := Build(context.Background(), Spec{
@@ -164,4 +153,21 @@ func TestEndToEndSysroot(t *testing.T) {
 	if m["user"] != "app" || fmt.Sprint(m["localhost"]) != "[127.0.0.1]" {
 		t.Errorf("/machine: %v", m)
 	}
+}
+
+// needDynamic fails the test unless the executable at path is dynamically
+// linked (has a PT_INTERP), which the test is about.
+func needDynamic(t *testing.T, path string) {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return
+		}
+	}
+	t.Fatalf("%s is not dynamically linked", path)
 }

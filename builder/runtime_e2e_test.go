@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"debug/elf"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -197,18 +196,7 @@ func TestEndToEndC(t *testing.T) {
 	if b, err := exec.Command(gcc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", app, "testdata/capp/capp.c").CombinedOutput(); err != nil {
 		t.Fatalf("gcc testdata/capp/capp.c: %v\n%s (fix: apt-get install -y gcc libc6-dev)", err, b)
 	}
-	if f, err := elf.Open(app); err != nil {
-		t.Fatal(err)
-	} else {
-		dynamic := false
-		for _, p := range f.Progs {
-			dynamic = dynamic || p.Type == elf.PT_INTERP
-		}
-		f.Close()
-		if !dynamic {
-			t.Fatalf("%s is not dynamically linked", app)
-		}
-	}
+	needDynamic(t, app)
 	spec := appSpec(t, app)
 	res := buildWith(t, spec, "")
 	listed := map[string]bool{}

@@ -51,7 +51,7 @@ func TestE2ERunEnv(t *testing.T) {
 		{"overridden at run time", []string{"--env", "GREETING=from-run", "--arg", "run-arg"}, "from-run", "run-arg", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			host := freePort(t)
+			host := testutil.FreePort(t)
 			base := fmt.Sprintf("http://127.0.0.1:%d", host)
 			var greeting, args string
 			stdout, _ := runWhileHealthy(t, base+"/healthz", func() {

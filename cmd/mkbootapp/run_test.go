@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -346,22 +345,12 @@ func runWhileHealthy(t *testing.T, url string, during func(), args ...string) (s
 	return out.String(), errOut.String()
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestE2ERunImage runs a hand-made test disk (internal/qemu/qemutest):
 // start, reach the forwarded port, Ctrl-C, clean exit.
 func TestE2ERunImage(t *testing.T) {
 	testutil.NeedE2E(t, "boots QEMU (about 15 s under TCG)")
 	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
-	host := freePort(t)
+	host := testutil.FreePort(t)
 	stdout, stderr := runUntilHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/", host),
 		disk, "--port", fmt.Sprintf("%d:8080", host), "--memory", "256", "--cpus", "1", "--grace", "30s")
 	if !strings.Contains(stdout, "qemutest: power button pressed") {
@@ -391,7 +380,7 @@ func TestE2ERunBuilt(t *testing.T) {
 	// The manifest's port 8080 goes to 8080 on the host when it is free.
 	args, host := []string{out}, 8080
 	if !qemu.PortFree("127.0.0.1", 8080) {
-		host = freePort(t)
+		host = testutil.FreePort(t)
 		args = append(args, "--port", fmt.Sprintf("%d:8080", host))
 	}
 	_, stderr := runUntilHealthy(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", host), args...)
@@ -414,7 +403,7 @@ func TestE2ERunBinarySIGINT(t *testing.T) {
 		t.Fatalf("build mkbootapp: %v\n%s", err, b)
 	}
 	disk := qemutest.BuildDisk(t, t.TempDir(), qemutest.Options{Mode: qemutest.Serve, Port: 8080})
-	host := freePort(t)
+	host := testutil.FreePort(t)
 	var out, errOut testutil.SyncBuffer
 	cmd := exec.Command(bin, "run", disk, "--port", fmt.Sprintf("%d:8080", host), "--grace", "30s")
 	cmd.Stdout, cmd.Stderr = &out, &errOut
@@ -492,7 +481,7 @@ func TestE2ERunDirect(t *testing.T) {
 	}
 	bootSum := testutil.FileSHA256(t, boot.Path)
 
-	host := freePort(t)
+	host := testutil.FreePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", host)
 	tmp := t.TempDir() // QEMU's work directory goes here: it must end empty
 	var stdout, stderr testutil.SyncBuffer

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"testing"
@@ -47,4 +48,15 @@ func FileSHA256(t testing.TB, path string) string {
 		t.Fatalf("hash %s: %v", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// FreePort returns a TCP port that was free on 127.0.0.1 a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
