@@ -806,13 +806,10 @@ func writeJavaTrust(iw *imageWriter, app *appLayout, epoch int64) error {
 	return iw.file(rt.cacerts, 0o644, b.Bytes())
 }
 
-// debianNodeShareRE matches the paths of modules below /usr/share/nodejs
-// that Debian's libnode loads.
-var debianNodeShareRE = regexp.MustCompile(`/usr/share/nodejs/([A-Za-z0-9@._-]+)/`)
-
 // debianNodeModules returns the directories below /usr/share/nodejs that
-// the libnode of the Debian tree root names (and root holds): Debian
-// builds Node.js with some bundled modules taken from their own packages.
+// the libnode of the Debian tree root names as paths
+// ("/usr/share/nodejs/undici/..."; root holds them): Debian builds
+// Node.js with some bundled modules taken from their own packages.
 func debianNodeModules(root string) []string {
 	libs, _ := filepath.Glob(filepath.Join(root, "usr", "lib", "x86_64-linux-gnu", "libnode.so.*"))
 	seen := map[string]bool{}
@@ -822,8 +819,19 @@ func debianNodeModules(root string) []string {
 		if err != nil {
 			continue
 		}
-		for _, m := range debianNodeShareRE.FindAllSubmatch(b, -1) {
-			g := "/usr/share/nodejs/" + string(m[1])
+		const prefix = "/usr/share/nodejs/"
+		for i := bytes.Index(b, []byte(prefix)); i >= 0; {
+			b = b[i+len(prefix):]
+			n := 0
+			for n < len(b) && n < 256 && isModuleNameByte(b[n]) {
+				n++
+			}
+			name := string(b[:n])
+			i = bytes.Index(b, []byte(prefix))
+			if n == 0 || n == len(b) || b[n] != '/' {
+				continue // not a path into a module's directory
+			}
+			g := prefix + name
 			if seen[g] {
 				continue
 			}
@@ -835,4 +843,10 @@ func debianNodeModules(root string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// isModuleNameByte reports whether c may be part of an npm package's
+// directory name.
+func isModuleNameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '@' || c == '.' || c == '_' || c == '-'
 }

@@ -300,3 +300,22 @@ func TestResolvePayloadArchive(t *testing.T) {
 		t.Errorf("a failed unpack left a directory: %v (before: %v)", tmpAfter, tmpBefore)
 	}
 }
+
+func TestDebianNodeModules(t *testing.T) {
+	root := t.TempDir()
+	lib := filepath.Join(root, "usr", "lib", "x86_64-linux-gnu")
+	for _, d := range []string{lib, filepath.Join(root, "usr/share/nodejs/undici"), filepath.Join(root, "usr/share/nodejs/acorn-walk"), filepath.Join(root, "usr/share/nodejs/@types")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blob := "\x00/usr/share/nodejs/undici/undici-fetch.js\x00junk/usr/share/nodejs/acorn-walk/dist/walk.js\x00" +
+		"/usr/share/nodejs/missing/x.js\x00/usr/share/nodejs/\x00/usr/share/nodejs/undici/again.js\x00/usr/share/nodejs/notadir"
+	if err := os.WriteFile(filepath.Join(lib, "libnode.so.108"), []byte(blob), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := debianNodeModules(root)
+	if want := "/usr/share/nodejs/acorn-walk /usr/share/nodejs/undici"; strings.Join(got, " ") != want {
+		t.Fatalf("debianNodeModules = %q, want %q", got, want)
+	}
+}
