@@ -77,6 +77,17 @@ func redeploy(t *testing.T, s Spec, runtime string, first *Result) *Result {
 	return res
 }
 
+// redeployAndCount redeploys (a new boot disk, the data volume kept),
+// boots the new image and expects the count to go on at 3, the app to log
+// stopped at SIGTERM, and the file systems to be clean.
+func redeployAndCount(t *testing.T, s Spec, runtime string, first *Result, stopped string) {
+	t.Helper()
+	res := redeploy(t, s, runtime, first)
+	boot, data := fileByRole(t, res, RoleBoot, image.Raw), fileByRole(t, res, RoleData, image.Raw)
+	bootApp(t, bootOpts{Boot: boot, Data: data, Port: 8080, MemoryMiB: guestMemory(t, res), First: 3, Stopped: stopped})
+	checkFilesystems(t, boot.Path, data.Path)
+}
+
 // TestEndToEndNode builds examples/node (after npm ci), detected as a
 // Node.js app by its package.json, on the cached Debian Node.js runtime,
 // boots it, counts, replaces the boot disk and counts on from the kept
@@ -134,10 +145,7 @@ func TestEndToEndNode(t *testing.T) {
 	})
 	checkFilesystems(t, boot.Path, data.Path)
 
-	res2 := redeploy(t, spec, RuntimeNode, res)
-	boot2, data2 := fileByRole(t, res2, RoleBoot, image.Raw), fileByRole(t, res2, RoleData, image.Raw)
-	bootApp(t, bootOpts{Boot: boot2, Data: data2, Port: 8080, MemoryMiB: guestMemory(t, res2), First: 3, Stopped: "SIGTERM: shutting down"})
-	checkFilesystems(t, boot2.Path, data2.Path)
+	redeployAndCount(t, spec, RuntimeNode, res, "SIGTERM: shutting down")
 }
 
 // TestEndToEndJava builds examples/java's executable jar, detected as a
@@ -180,10 +188,7 @@ func TestEndToEndJava(t *testing.T) {
 	bootApp(t, bootOpts{Boot: boot, Data: data, Port: 8080, MemoryMiB: guestMemory(t, res), First: 1, Stopped: "shutting down"})
 	checkFilesystems(t, boot.Path, data.Path)
 
-	res2 := redeploy(t, spec, RuntimeJava, res)
-	boot2, data2 := fileByRole(t, res2, RoleBoot, image.Raw), fileByRole(t, res2, RoleData, image.Raw)
-	bootApp(t, bootOpts{Boot: boot2, Data: data2, Port: 8080, MemoryMiB: guestMemory(t, res2), First: 3, Stopped: "shutting down"})
-	checkFilesystems(t, boot2.Path, data2.Path)
+	redeployAndCount(t, spec, RuntimeJava, res, "shutting down")
 }
 
 // TestEndToEndC builds a dynamically linked C HTTP server
@@ -214,10 +219,7 @@ func TestEndToEndC(t *testing.T) {
 	boot, data := fileByRole(t, res, RoleBoot, image.Raw), fileByRole(t, res, RoleData, image.Raw)
 	bootApp(t, bootOpts{Boot: boot, Data: data, Port: 8080, MemoryMiB: guestMemory(t, res), First: 1, Stopped: "SIGTERM: shutting down"})
 
-	res2 := redeploy(t, spec, "", res)
-	boot2, data2 := fileByRole(t, res2, RoleBoot, image.Raw), fileByRole(t, res2, RoleData, image.Raw)
-	bootApp(t, bootOpts{Boot: boot2, Data: data2, Port: 8080, MemoryMiB: guestMemory(t, res2), First: 3, Stopped: "SIGTERM: shutting down"})
-	checkFilesystems(t, boot2.Path, data2.Path)
+	redeployAndCount(t, spec, "", res, "SIGTERM: shutting down")
 }
 
 // hostAddrInGuest is the address of the host in QEMU's user-mode network:
