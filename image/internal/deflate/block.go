@@ -1,6 +1,7 @@
 package deflate
 
 import (
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"slices"
@@ -90,13 +91,13 @@ func (h *hist) estimate() int {
 		if total == 0 {
 			return
 		}
-		lt := math.Log2(float64(total))
+		lt := log2(total)
 		for i, f := range freq {
 			if f == 0 {
 				continue
 			}
 			used++
-			bits += float64(f) * (lt - math.Log2(float64(f)))
+			bits += float64(f) * (lt - log2(int(f)))
 			if i >= off && extraBits != nil {
 				extra += int(f) * int(extraBits[i-off])
 			}
@@ -108,6 +109,24 @@ func (h *hist) estimate() int {
 	est(h.dist[:], distExtra[:], 0)
 	dyn := int(bits) + extra + 17 + 19*3/2 + used*7/2
 	return min(dyn, h.raw*8+40)
+}
+
+// log2Table holds math.Log2 of the counts a histogram of a few thousand
+// symbols mostly has, so that estimate, which runs for every 4096 tokens,
+// computes no logarithm for them.
+var log2Table = func() (t [1024]float64) {
+	for i := 1; i < len(t); i++ {
+		t[i] = math.Log2(float64(i))
+	}
+	return t
+}()
+
+// log2 is math.Log2(float64(n)) for n > 0.
+func log2(n int) float64 {
+	if uint(n) < uint(len(log2Table)) {
+		return log2Table[n]
+	}
+	return math.Log2(float64(n))
 }
 
 // plan is the coding of one block, as chosen by plan.
@@ -319,11 +338,28 @@ func (e *Encoder) writeTokens(toks []token, litCodes []uint16, litLen []uint8, d
 	for i := range numDist {
 		dist[i] = uint32(distCodes[i]) | uint32(distLen[i])<<16 | uint32(distExtra[i])<<24
 	}
-	w := e.bw
+	// A token takes at most 48 bits (15+5 and 15+13): with room for
+	// that, every write stores 8 bytes unconditionally and moves on by
+	// the whole bytes it completed.
+	w := &e.bw
+	w.flushBytes()
+	buf := slices.Grow(w.out, 6*len(toks)+16)
+	pos := len(buf)
+	buf = buf[:cap(buf)]
+	acc, nbits := w.acc, w.nbits
+	put := func(v uint64, n uint) {
+		acc |= v << (nbits & 63)
+		nbits += n
+		binary.LittleEndian.PutUint64(buf[pos:pos+8], acc)
+		k := nbits >> 3
+		pos += int(k)
+		acc >>= (k << 3) & 63
+		nbits &= 7
+	}
 	for _, t := range toks {
 		if t&matchFlag == 0 {
 			c := lit[t&0xff]
-			w.writeBits(uint64(c&0xffff), uint(c>>16))
+			put(uint64(c&0xffff), uint(c>>16))
 			continue
 		}
 		l := uint32(t >> 16 & 0xff)
@@ -333,13 +369,13 @@ func (e *Encoder) writeTokens(toks []token, litCodes []uint16, litLen []uint8, d
 		dc := dist[distCode(d)]
 		// A code and its extra bits in one write: at most 15+5 and 15+13 bits.
 		lcl := uint(lc >> 16 & 0xff)
-		w.writeBits(uint64(lc&0xffff)|uint64(l-uint32(lenBase[ls]))<<lcl, lcl+uint(lc>>24))
+		put(uint64(lc&0xffff)|uint64(l-uint32(lenBase[ls]))<<lcl, lcl+uint(lc>>24))
 		dcl := uint(dc >> 16 & 0xff)
-		w.writeBits(uint64(dc&0xffff)|uint64(d-uint32(distBase[distCode(d)]))<<dcl, dcl+uint(dc>>24))
+		put(uint64(dc&0xffff)|uint64(d-uint32(distBase[distCode(d)]))<<dcl, dcl+uint(dc>>24))
 	}
 	c := lit[eob]
-	w.writeBits(uint64(c&0xffff), uint(c>>16))
-	e.bw = w
+	put(uint64(c&0xffff), uint(c>>16))
+	w.out, w.acc, w.nbits = buf[:pos], acc, nbits
 }
 
 // clSym is one symbol of the code-length code with its extra bits.

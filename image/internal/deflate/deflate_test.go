@@ -270,3 +270,35 @@ func TestSplitPays(t *testing.T) {
 		t.Errorf("%d bytes, want <= %d", len(out), limit)
 	}
 }
+
+// TestThreeByteMatches checks that strings which repeat only in 3 bytes
+// are matched: the 4-byte hash chains cannot find them, the 3-byte table
+// must. Words of 3 random bytes from a small vocabulary, each followed
+// by a random byte: 4-byte repeats are rare, 3-byte ones everywhere.
+// Go's compress/flate, which matches 4 bytes at least, is the reference.
+func TestThreeByteMatches(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	var vocab [16][3]byte
+	for i := range vocab {
+		for j := range vocab[i] {
+			vocab[i][j] = byte(rng.Uint32())
+		}
+	}
+	var data []byte
+	for len(data) < 60000 {
+		w := vocab[rng.IntN(len(vocab))]
+		data = append(data, w[0], w[1], w[2], byte(rng.Uint32()))
+	}
+	out := NewEncoder(6).Encode(nil, data, 0, true)
+	if got := inflate(t, out); !bytes.Equal(got, data) {
+		t.Fatal("round trip differs")
+	}
+	var ref bytes.Buffer
+	fw, _ := flate.NewWriter(&ref, 9)
+	fw.Write(data)
+	fw.Close()
+	if len(out) > ref.Len()*90/100 {
+		t.Errorf("%d bytes, want at least 10%% below compress/flate level 9's %d", len(out), ref.Len())
+	}
+	t.Logf("%d bytes from %d (compress/flate -9: %d)", len(out), len(data), ref.Len())
+}
