@@ -105,29 +105,19 @@ func NewEncoder(level int) *Encoder {
 	return &Encoder{p: levels[level], greedy: level <= 3}
 }
 
-// prime3 and prime4 are the multipliers of the two hashes.
-const (
-	prime3 = 506832829
-	prime4 = 2654435761
-)
-
-func hash3(data []byte, p int) uint32 {
-	_ = data[p+2]
-	return (uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16) * prime3 >> (32 - hash3Bits)
-}
-
-func hash4(data []byte, p int) uint32 {
-	return binary.LittleEndian.Uint32(data[p:]) * prime4 >> (32 - hash4Bits)
-}
+// hash3 and hash4 hash the 3 and 4 low bytes of x (the bytes at a
+// position, little-endian).
+func hash3(x uint32) uint32 { return (x & 0xffffff) * 506832829 >> (32 - hash3Bits) }
+func hash4(x uint32) uint32 { return x * 2654435761 >> (32 - hash4Bits) }
 
 // insert enters the string at p (p+3 <= len(data)) in both tables and
 // returns the previous newest of its 3 and 4 bytes (0 for none).
 func (e *Encoder) insert(data []byte, p, base int) (c3, c4 int32) {
 	pos := int32(base + p + 1)
-	h3 := hash3(data, p)
+	h3 := hash3(uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16)
 	c3, e.head3[h3] = e.head3[h3], pos
 	if p+4 <= len(data) {
-		h4 := hash4(data, p)
+		h4 := hash4(binary.LittleEndian.Uint32(data[p:]))
 		c4, e.head4[h4] = e.head4[h4], pos
 		e.prev[p] = c4
 	}
@@ -252,8 +242,7 @@ func (e *Encoder) slow(data []byte, s, end, base int) int {
 		case s+4 <= n: // insert, inline
 			pos := int32(base + s + 1)
 			x := binary.LittleEndian.Uint32(data[s:])
-			h3 := (x & 0xffffff) * prime3 >> (32 - hash3Bits)
-			h4 := x * prime4 >> (32 - hash4Bits)
+			h3, h4 := hash3(x), hash4(x)
 			c3, head3[h3] = head3[h3], pos
 			c4, head4[h4] = head4[h4], pos
 			prev[s] = c4
