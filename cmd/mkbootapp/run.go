@@ -146,6 +146,9 @@ func runImage(ctx context.Context, target string, f runFlags, stdout, stderr io.
 		fmt.Fprintf(stderr, " with data volume %s", plan.data.Path)
 	}
 	fmt.Fprintln(stderr)
+	if why := vm.WhyNotKVM(); why != "" {
+		fmt.Fprintf(stderr, "mkbootapp: TCG, not KVM: %s\n", why)
+	}
 	for _, fw := range vm.Forwards() {
 		fmt.Fprintf(stderr, "mkbootapp: port %d -> %s:%d\n", fw.GuestPort, fw.HostAddr, fw.HostPort)
 	}

@@ -13,6 +13,7 @@ import (
 // the concrete host ports.
 type launch struct {
 	accel    string // "kvm" or "tcg"
+	tcgWhy   string // with Accel "auto" and TCG chosen: why not KVM
 	memoryMB int
 	cpus     int
 	disks    []Disk

@@ -10,9 +10,12 @@
 // OVMF variable store into a work directory, starts qemu-system-x86_64 in its
 // own process group (so a terminal's Ctrl-C reaches only the caller) and
 // waits until QEMU's QMP monitor answers, which proves the machine is up.
-// With Accel "auto" it uses KVM when /dev/kvm is usable and falls back to TCG
-// when QEMU cannot start with KVM (where /dev/kvm exists but nested KVM
-// aborts); that failure is remembered for the rest of the process.
+// With Accel "auto" it uses KVM when /dev/kvm opens and its virtual CPU has
+// the x86-64-v2 features every hardware-virtualised CPU has (a nested or
+// emulated KVM without them starts QEMU and then runs the guest thousands
+// of times slower than TCG: kvm_linux.go), and falls back to TCG when QEMU
+// cannot start with KVM (where nested KVM aborts); that failure is
+// remembered for the rest of the process. VM.WhyNotKVM says why TCG.
 //
 // With Config.Direct (a direct kernel boot, `mkbootapp run --direct`)
 // Start writes the given kernel and initramfs into the work directory and

@@ -101,13 +101,21 @@ func TestFakeLifecycle(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			vm, err := start(ctx, Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: tt.accel, WorkDir: work,
-				Console: &console, Forwards: []Forward{{GuestPort: 80}}}, &kvmState{usable: func() bool { return tt.kvm }})
+				Console: &console, Forwards: []Forward{{GuestPort: 80}}}, &kvmState{usable: func() (bool, string) { return tt.kvm, "test" }})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer vm.Kill()
 			if vm.Accel() != tt.wantAccel {
 				t.Errorf("Accel = %q, want %q", vm.Accel(), tt.wantAccel)
+			}
+			switch why := vm.WhyNotKVM(); {
+			case tt.accel == "tcg" && why != "":
+				t.Errorf("WhyNotKVM with Accel tcg = %q, want empty", why)
+			case tt.accel != "tcg" && tt.kvm && !strings.HasPrefix(why, "QEMU failed with KVM: "):
+				t.Errorf("WhyNotKVM after the KVM failure = %q, want QEMU's failure", why)
+			case tt.accel != "tcg" && !tt.kvm && why != "test":
+				t.Errorf("WhyNotKVM without KVM = %q, want the probe's reason", why)
 			}
 			if !strings.HasPrefix(vm.Forwarded(80), "127.0.0.1:") {
 				t.Errorf("Forwarded(80) = %q", vm.Forwarded(80))
@@ -143,7 +151,7 @@ func TestFakeExplicitKVMFails(t *testing.T) {
 	bin, disk := fakeQEMU(t)
 	work := t.TempDir()
 	_, err := start(context.Background(), Config{Disks: []Disk{{Path: disk}}, Binary: bin, Accel: "kvm", WorkDir: work},
-		&kvmState{usable: func() bool { return true }})
+		&kvmState{usable: func() (bool, string) { return true, "" }})
 	if err == nil || !strings.Contains(err.Error(), "Could not access KVM") {
 		t.Fatalf("err = %v, want QEMU's KVM message", err)
 	}
@@ -181,7 +189,7 @@ func checkKVMNotice(t *testing.T, console string) {
 func TestFakeKVMFailureRemembered(t *testing.T) {
 	bin, disk := fakeQEMU(t)
 	fakeMode(t, disk, ".kvm-abort")
-	kvm := &kvmState{usable: func() bool { return true }}
+	kvm := &kvmState{usable: func() (bool, string) { return true, "" }}
 	boot := func(t *testing.T) (accel, console string) {
 		var out testutil.SyncBuffer
 		vm, err := start(context.Background(), Config{Disks: []Disk{{Path: disk}}, Binary: bin, WorkDir: t.TempDir(), Console: &out}, kvm)
@@ -264,7 +272,7 @@ func TestFakeDirectBoot(t *testing.T) {
 			bf := &image.BootFiles{Kernel: make([]byte, 1234), Initrd: make([]byte, 567),
 				Cmdline: "console=ttyS0,115200 panic=-1 a='b c'", Loader: []byte("unused"), Title: "unused"}
 			vm, err := start(context.Background(), Config{Disks: []Disk{{Path: disk, ReadOnly: true}}, Direct: bf,
-				Binary: bin, Accel: "tcg", WorkDir: work, Console: &console}, &kvmState{usable: func() bool { return false }})
+				Binary: bin, Accel: "tcg", WorkDir: work, Console: &console}, &kvmState{usable: func() (bool, string) { return false, "test" }})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -53,7 +53,8 @@ type Config struct {
 	// tail is still kept). Write errors are ignored.
 	Console io.Writer
 	// Accel is the accelerator: "kvm", "tcg" or "auto" (the default: KVM
-	// when /dev/kvm is usable, else TCG; when QEMU fails to start with
+	// when /dev/kvm opens and its virtual CPU has the x86-64-v2 features
+	// of hardware virtualisation, else TCG; when QEMU fails to start with
 	// KVM, Start says so in one line on Console, retries with TCG, and
 	// every later "auto" Start of the process uses TCG at once).
 	Accel string
@@ -169,6 +170,7 @@ const startTimeout = 60 * time.Second
 type VM struct {
 	cmd      *exec.Cmd
 	accel    string
+	tcgWhy   string
 	qmpPath  string
 	forwards []Forward
 	console  *tailBuffer
@@ -247,13 +249,16 @@ func start(ctx context.Context, c Config, kvm *kvmState) (*VM, error) {
 
 	accel := strings.ToLower(c.Accel)
 	auto := accel == "" || accel == "auto"
+	var tcgWhy string
 	if auto {
 		accel = "tcg"
-		if kvm.worth() {
+		ok, why := kvm.worth()
+		if ok {
 			accel = "kvm"
 		}
+		tcgWhy = why
 	}
-	l.accel = accel
+	l.accel, l.tcgWhy = accel, tcgWhy
 	vm, err := l.start(ctx, bin, vars, c.Console, cleanup, auto)
 	if err != nil && auto && accel == "kvm" && ctx.Err() == nil {
 		// QEMU's message can be a register or assertion dump: one line
@@ -263,7 +268,7 @@ func start(ctx context.Context, c Config, kvm *kvmState) (*VM, error) {
 		if c.Console != nil {
 			fmt.Fprintf(c.Console, "\n[bootapp: KVM is present but failed (%s); using TCG]\n", why)
 		}
-		l.accel = "tcg"
+		l.accel, l.tcgWhy = "tcg", "QEMU failed with KVM: "+why
 		vm, err = l.start(ctx, bin, vars, c.Console, cleanup, auto)
 		if err != nil {
 			err = fmt.Errorf("%w (after QEMU also failed with KVM)", err)
@@ -406,7 +411,7 @@ func workDir(dir string) (path string, remove func(), err error) {
 // and QEMU has not failed with KVM yet. Its methods are safe for concurrent
 // use.
 type kvmState struct {
-	usable func() bool // probes /dev/kvm
+	usable func() (bool, string) // probes /dev/kvm; the string says why not
 
 	mu     sync.Mutex
 	reason string // the first line of QEMU's failure with KVM; "" while none
@@ -419,12 +424,16 @@ type kvmState struct {
 // TCG instead of paying the failed start (and its console noise) again.
 var hostKVM = &kvmState{usable: kvmUsable}
 
-// worth reports whether starting QEMU with KVM is worth a try.
-func (k *kvmState) worth() bool {
+// worth reports whether starting QEMU with KVM is worth a try and, when it
+// is not, why in one line.
+func (k *kvmState) worth() (bool, string) {
 	k.mu.Lock()
-	failed := k.reason != ""
+	reason := k.reason
 	k.mu.Unlock()
-	return !failed && k.usable()
+	if reason != "" {
+		return false, "QEMU failed with KVM: " + reason
+	}
+	return k.usable()
 }
 
 // failed records that QEMU failed with KVM, and why.
@@ -454,16 +463,6 @@ func firstLine(s string) string {
 		}
 	}
 	return ""
-}
-
-// kvmUsable reports whether /dev/kvm can be opened for reading and writing.
-func kvmUsable() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
 }
 
 func copyFile(dst, src string) error {
@@ -511,6 +510,7 @@ func (l *launch) start(ctx context.Context, bin, varsTemplate string, console io
 	os.Remove(l.qmpPath)
 	vm := &VM{
 		accel:    l.accel,
+		tcgWhy:   l.tcgWhy,
 		qmpPath:  l.qmpPath,
 		forwards: l.forwards,
 		console:  newTailBuffer(consoleTailBytes),
@@ -634,6 +634,11 @@ func (vm *VM) kill(reason error) {
 
 // Accel returns the accelerator QEMU runs with: "kvm" or "tcg".
 func (vm *VM) Accel() string { return vm.accel }
+
+// WhyNotKVM says in one line why Accel "auto" chose TCG ("cannot open
+// /dev/kvm: ...", "the virtual CPU of /dev/kvm lacks SSE3, ...", "QEMU
+// failed with KVM: ..."); it is "" with KVM or an explicit accelerator.
+func (vm *VM) WhyNotKVM() string { return vm.tcgWhy }
 
 // Forwarded returns the host address ("127.0.0.1:34567") that forwards to
 // guestPort, or "" when guestPort is not forwarded.
