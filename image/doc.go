@@ -2,7 +2,9 @@
 // disk and the persistent data volume, as sparse raw images. Encoders into
 // other formats (Format: VMDK, qcow2, VHD, GCE) live beside it and take
 // those raw images as input, with the byte ranges that hold data (package
-// image/sparse; nil means the whole image). Encode does it from two paths.
+// image/sparse; nil means the whole image). Encode does it from two paths;
+// EncodeWith takes a memo.Store (package image/memo) that keeps compressed
+// grains across encodes.
 //
 // The package follows go-diskfs's layering: layout (partitions) separate
 // from contents (file systems) separate from encoding.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/bootapp/bootapp/image/gce"
+	"github.com/bootapp/bootapp/image/memo"
 	"github.com/bootapp/bootapp/image/ova"
 	"github.com/bootapp/bootapp/image/qcow2"
 	"github.com/bootapp/bootapp/image/sparse"
@@ -47,7 +48,23 @@ var ErrSameFile = errors.New("destination is the source")
 //     staged next to dstPath while the archive is written.
 //
 // Encoding is deterministic: the same source gives the same bytes.
-func Encode(ctx context.Context, f Format, dstPath, srcPath string) (err error) {
+func Encode(ctx context.Context, f Format, dstPath, srcPath string) error {
+	return EncodeWith(ctx, f, dstPath, srcPath, EncodeOptions{})
+}
+
+// EncodeOptions tunes EncodeWith. The zero value is Encode.
+type EncodeOptions struct {
+	// Memo, if not nil, keeps the compressed grains of VMDKStream and OVA
+	// and the compressed chunks of GCE across encodes, so that the parts
+	// of a disk encoded before (the kernel, the base initramfs, a runtime:
+	// the same bytes at the same offsets in the next release's disk) are
+	// copied instead of compressed again. The output is byte-identical
+	// with or without it.
+	Memo *memo.Store
+}
+
+// EncodeWith is Encode with options.
+func EncodeWith(ctx context.Context, f Format, dstPath, srcPath string, o EncodeOptions) (err error) {
 	if !knownFormat(f) {
 		return fmt.Errorf("encode %s: %w %q", dstPath, ErrUnknownFormat, f)
 	}
@@ -89,7 +106,7 @@ func Encode(ctx context.Context, f Format, dstPath, srcPath string) (err error) 
 			os.Remove(dstPath)
 		}
 	}()
-	err = encodeTo(ctx, f, dst, src, size, extents)
+	err = encodeTo(ctx, f, dst, src, size, extents, o)
 	if err != nil {
 		return fmt.Errorf("encode %s as %s: %w", srcPath, f, err)
 	}
@@ -105,12 +122,12 @@ func knownFormat(f Format) bool {
 	return false
 }
 
-func encodeTo(ctx context.Context, f Format, dst *os.File, src *os.File, size int64, extents []sparse.Extent) error {
+func encodeTo(ctx context.Context, f Format, dst *os.File, src *os.File, size int64, extents []sparse.Extent, o EncodeOptions) error {
 	switch f {
 	case Raw:
 		return copySparse(ctx, dst, src, size, extents)
 	case VMDKStream:
-		return vmdk.WriteStreamOptimized(ctx, dst, src, size, extents, vmdk.Options{ExtentName: vmdkExtentName(dst.Name())})
+		return vmdk.WriteStreamOptimized(ctx, dst, src, size, extents, vmdk.Options{ExtentName: vmdkExtentName(dst.Name()), Memo: o.Memo})
 	case VMDKSparse:
 		return vmdk.WriteMonolithicSparse(ctx, dst, src, size, extents, vmdk.Options{ExtentName: vmdkExtentName(dst.Name())})
 	case QCOW2:
@@ -118,9 +135,9 @@ func encodeTo(ctx context.Context, f Format, dst *os.File, src *os.File, size in
 	case VHD:
 		return vhd.WriteFixed(ctx, dst, src, size, extents, vhd.Options{})
 	case GCE:
-		return gce.Write(ctx, dst, src, size, extents, gce.Options{})
+		return gce.Write(ctx, dst, src, size, extents, gce.Options{Memo: o.Memo})
 	case OVA:
-		return ova.Write(ctx, dst, src, size, extents, ova.Options{Name: ovaName(dst.Name()), TempDir: filepath.Dir(dst.Name())})
+		return ova.Write(ctx, dst, src, size, extents, ova.Options{Name: ovaName(dst.Name()), TempDir: filepath.Dir(dst.Name()), VMDK: vmdk.Options{Memo: o.Memo}})
 	}
 	return fmt.Errorf("%w %q", ErrUnknownFormat, f)
 }

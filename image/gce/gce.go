@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bootapp/bootapp/image/memo"
 	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/internal/blocks"
 )
@@ -31,6 +32,10 @@ type Options struct {
 	// rounded up to a whole number of GiB (PaddedSize), which GCE's image
 	// import requires; the padding is zeros, a hole in the sparse map.
 	NoPad bool
+	// Memo, if not nil, keeps compressed chunks of the gzip stream across
+	// writes: a chunk (with its 32 KiB dictionary) compressed before is
+	// copied from it. The output is the same with or without it.
+	Memo *memo.Store
 }
 
 // GiB is the unit GCE's image import requires disk.raw's size to be a
@@ -112,7 +117,7 @@ func Write(ctx context.Context, w io.Writer, src io.ReaderAt, size int64, extent
 	if level < 1 || level > 9 {
 		return fmt.Errorf("gce: gzip level %d out of range 1..9", level)
 	}
-	zw := newGzipWriter(w, level)
+	zw := newGzipWriter(w, level, opts.Memo)
 	defer func() {
 		if zw.pending != nil { // an early return: let the workers finish
 			for _, c := range zw.pending {

@@ -7,6 +7,7 @@ import (
 	"runtime"
 
 	"github.com/bootapp/bootapp/image/internal/deflate"
+	"github.com/bootapp/bootapp/image/memo"
 	"github.com/bootapp/bootapp/internal/blocks"
 )
 
@@ -32,16 +33,22 @@ type gzipWriter struct {
 	workers int
 	err     error
 	zero    []byte // the compressed form of a zero chunk after zeros, once known
+	level   int
+	memo    *memo.Store
 }
+
+// chunkStep names a chunk's deflate output in a memo.Store; the key's
+// parameters are the level.
+const chunkStep = "gzip-chunk/store-incompressible/" + deflate.Version
 
 type gzipChunk struct {
 	out  []byte
 	done chan struct{}
 }
 
-func newGzipWriter(w io.Writer, level int) *gzipWriter {
+func newGzipWriter(w io.Writer, level int, m *memo.Store) *gzipWriter {
 	workers := runtime.GOMAXPROCS(0)
-	g := &gzipWriter{w: w, workers: workers, encs: make(chan *deflate.Encoder, workers)}
+	g := &gzipWriter{w: w, workers: workers, encs: make(chan *deflate.Encoder, workers), level: level, memo: m}
 	for range workers {
 		enc := deflate.NewEncoder(level)
 		// Random-looking data (a compressed initramfs) cannot shrink:
@@ -90,9 +97,19 @@ func (g *gzipWriter) submit() error {
 		close(c.done)
 	} else {
 		go func() {
+			var key memo.Key
+			if g.memo != nil {
+				key = memo.NewKey(chunkStep, uint64(g.level), data[:start], data[start:])
+				var hit bool
+				if c.out, hit = g.memo.Get(key, nil); hit {
+					close(c.done)
+					return
+				}
+			}
 			enc := <-g.encs
 			c.out = enc.Encode(make([]byte, 0, len(data)-start+len(data)/64+64), data, start, false)
 			g.encs <- enc
+			g.memo.Put(key, c.out)
 			close(c.done)
 		}()
 		if zero {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/bootapp/bootapp/image/internal/deflate"
+	"github.com/bootapp/bootapp/image/memo"
 	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/internal/blocks"
 	"github.com/klauspost/compress"
@@ -156,6 +157,9 @@ func incompressible(b []byte) bool {
 	return compress.ShannonEntropyBits(b) > len(b)*8*199/200
 }
 
+// grainStep names zlibGrain's output in a memo.Store.
+const grainStep = "vmdk-zlib-grain/" + deflate.Version
+
 // zlibGrain appends grain as a zlib stream (RFC 1950, default-level
 // header) to dst: deflate with 3-byte matches, as zlib compresses, which
 // Go's encoders cannot (see package image/internal/deflate).
@@ -163,6 +167,21 @@ func zlibGrain(enc *deflate.Encoder, dst, grain []byte) []byte {
 	dst = append(dst, 0x78, 0x9c)
 	dst = enc.Encode(dst, grain, 0, true)
 	return binary.BigEndian.AppendUint32(dst, adler32.Checksum(grain))
+}
+
+// memoGrain is zlibGrain through opts.Memo: a grain whose compressed
+// form the Memo holds is copied from it.
+func memoGrain(opts Options, enc *deflate.Encoder, dst, grain []byte) []byte {
+	if opts.Memo == nil {
+		return zlibGrain(enc, dst, grain)
+	}
+	key := memo.NewKey(grainStep, uint64(opts.Level), grain)
+	out, hit := opts.Memo.Get(key, dst)
+	if !hit {
+		out = zlibGrain(enc, dst, grain)
+		opts.Memo.Put(key, out[len(dst):])
+	}
+	return out
 }
 
 // compressGrains reads the non-zero grains of src, compresses them with a
@@ -202,7 +221,7 @@ func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []
 						}
 					}
 				} else {
-					out = zlibGrain(enc, out[:0], j.in)
+					out = memoGrain(opts, enc, out[:0], j.in)
 					j.out.Write(out)
 				}
 				bufs.Put(j.in)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/bootapp/bootapp/image/memo"
 )
 
 // AdapterType is the virtual disk controller the descriptor names
@@ -43,6 +45,11 @@ type Options struct {
 	// Workers is how many grains are compressed in parallel. Zero selects
 	// GOMAXPROCS.
 	Workers int
+	// Memo, if not nil, keeps compressed grains across encodes: a grain
+	// compressed before (the kernel's, in the next release's image) is
+	// copied from it instead of compressed again. The output is the same
+	// with or without it.
+	Memo *memo.Store
 }
 
 // DefaultLevel is the zlib level used for streamOptimized grains when

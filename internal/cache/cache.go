@@ -18,6 +18,9 @@ const (
 	// Downloads holds files fetched from a URL with a checksum, named by
 	// that checksum.
 	Downloads = "downloads"
+	// Encoded holds compressed VMDK grains and GCE chunks (package
+	// image/memo), keyed by their content.
+	Encoded = "encoded"
 	// Initramfs holds compressed base segments of the initramfs, keyed by
 	// their content.
 	Initramfs = "initramfs"

@@ -1,6 +1,6 @@
 // Package cache owns the layout of bootapp's cache directory: where it is
-// (DefaultDir), what lives below it (the Debs, Downloads, Initramfs and
-// Loaders folders), how the newest cached package is picked (Newest), and
+// (DefaultDir), what lives below it (the Debs, Downloads, Encoded,
+// Initramfs, Loaders and Runtimes folders), how the newest cached package is picked (Newest), and
 // how a derived file is stored so that readers never see half of it
 // (WriteFile).
 //

@@ -3,6 +3,8 @@ package deflate
 import (
 	"bytes"
 	"compress/flate"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -301,4 +303,38 @@ func TestThreeByteMatches(t *testing.T) {
 		t.Errorf("%d bytes, want at least 10%% below compress/flate level 9's %d", len(out), ref.Len())
 	}
 	t.Logf("%d bytes from %d (compress/flate -9: %d)", len(out), len(data), ref.Len())
+}
+
+// golden is the SHA-256 of what goldenOutput encodes: when a change makes
+// this test fail, the output has changed, and Version must change with
+// this value.
+const golden = "ba888e45feb3c62bc14221b2f639ca259610fa9311c95e444c5266dd82f40297"
+
+// goldenOutput encodes every sample at levels 1, 4, 6 and 9, whole and in
+// chunks with dictionaries, with and without StoreIncompressible.
+func goldenOutput() []byte {
+	s := samples()
+	var out []byte
+	for _, name := range []string{"empty", "one", "two", "zeros", "random", "text", "small-alphabet", "mixed"} {
+		data := s[name]
+		for _, level := range []int{1, 4, 6, 9} {
+			for _, store := range []bool{false, true} {
+				e := NewEncoder(level)
+				e.StoreIncompressible = store
+				out = e.Encode(out, data, 0, true)
+				for off := 0; off < len(data); off += 50000 {
+					dict := max(0, off-windowSize)
+					out = e.Encode(out, data[dict:min(off+50000, len(data))], off-dict, false)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestGolden(t *testing.T) {
+	sum := sha256.Sum256(goldenOutput())
+	if got := hex.EncodeToString(sum[:]); got != golden {
+		t.Errorf("the encoder's output changed (SHA-256 %s, want %s): change Version (now %q) and golden together", got, golden, Version)
+	}
 }
