@@ -68,11 +68,19 @@ const (
 
 // The files on the ESP, as systemd-boot finds them.
 const (
-	loaderPath      = "/EFI/BOOT/BOOTX64.EFI"
-	loaderConfPath  = "/loader/loader.conf"
-	entryPath       = "/loader/entries/bootapp.conf"
-	kernelPath      = "/bootapp/linux"
-	initrdPath      = "/bootapp/initrd"
+	loaderPath     = "/EFI/BOOT/BOOTX64.EFI"
+	loaderConfPath = "/loader/loader.conf"
+	entryPath      = "/loader/entries/bootapp.conf"
+	kernelPath     = "/bootapp/linux"
+	initrdPath     = "/bootapp/initrd"
+	padPath        = "/bootapp/pad"
+	// kernelAlign is where on the disk the kernel starts: a multiple of
+	// 64 KiB, the VMDK grain. Then the kernel, the initramfs's base and
+	// runtime segments after it fill the same grains (and GCE chunks) in
+	// every disk built with them, whatever the ESP's size, and the
+	// cache's compressed grains (image/memo) serve the next release.
+	// padPath, a file of zeros before the kernel, moves it there.
+	kernelAlign     = 64 << 10
 	espLabel        = "ESP"
 	espPartName     = "EFI System Partition"
 	defaultTitle    = "bootapp"
@@ -108,7 +116,7 @@ func espFiles(f *BootFiles) []espFile {
 		bytesFile(loaderPath, f.Loader),
 		bytesFile(loaderConfPath, []byte(loaderConf)),
 		bytesFile(entryPath, entryConf(f)),
-		bytesFile(kernelPath, f.Kernel),
+		alignedFile(bytesFile(kernelPath, f.Kernel)),
 	}
 	switch {
 	case f.InitrdReader != nil && f.InitrdSize > 0:
@@ -126,6 +134,15 @@ type espFile struct {
 	size int64
 	// hash, if not nil, receives the file's bytes as they are written.
 	hash io.Writer
+	// align, if not 0, is where on the disk the file should start: a
+	// multiple of it, after a pad file (see padTo).
+	align int64
+}
+
+// alignedFile returns fl to be written at a multiple of kernelAlign.
+func alignedFile(fl espFile) espFile {
+	fl.align = kernelAlign
+	return fl
 }
 
 // bytesFile returns an espFile holding b.
@@ -167,6 +184,9 @@ func espFits(files []espFile, size int64) bool {
 	need := int64(fatClusterDirs + fatClusterSlack)
 	for _, fl := range files {
 		need += max(1, (fl.size+c-1)/c)
+		if fl.align > 0 {
+			need += fl.align / c // the pad file
+		}
 	}
 	have, _ := fat32Layout(fsSize)
 	return have >= minFAT32Clusters && have >= need

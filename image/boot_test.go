@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -346,5 +348,58 @@ func TestWriteESPLarge(t *testing.T) {
 	out, _ = run(t, "minfo", "-i", p, "::")
 	if !strings.Contains(out, "serial number: 12345678") {
 		t.Errorf("volume serial not set: %s", out)
+	}
+}
+
+// TestKernelAligned writes boot disks whose ESPs differ in size (and so in
+// the size of their FATs, which moves every file after them) and wants the
+// kernel to start at a multiple of 64 KiB of the disk each time (within a
+// cluster of it, with 4 KiB clusters), the file system clean and the
+// kernel intact: then its grains are the same in every disk.
+func TestKernelAligned(t *testing.T) {
+	fsck := needTool(t, "fsck.fat", "dosfstools")
+	base := fakeBootFiles()
+	for _, initrd := range []int{0, 1 << 20, 80 << 20, 81<<20 + 4567, 300 << 20} {
+		t.Run(fmtSize(int64(initrd)), func(t *testing.T) {
+			t.Parallel()
+			f := *base
+			f.Initrd = make([]byte, initrd)
+			copy(f.Initrd, "initrd")
+			p := filepath.Join(t.TempDir(), "boot.raw")
+			if err := WriteBootDisk(context.Background(), p, &f, 0); err != nil {
+				t.Fatal(err)
+			}
+			disk, err := os.Open(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer disk.Close()
+			fi, _ := disk.Stat()
+			part := io.NewSectionReader(disk, espStart, fi.Size()-espStart-diskTail)
+			fs, err := openFAT32(part)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e, err := fs.lookup(kernelPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			off := espStart + fs.dataStart + int64(e.cluster-2)*fs.clusterBytes
+			if short := (kernelAlign - off%kernelAlign) % kernelAlign; short >= fs.clusterBytes {
+				t.Errorf("ESP %s (%d-byte clusters): kernel at disk offset %d, %d bytes short of a multiple of 64 KiB", fmtSize(part.Size()), fs.clusterBytes, off, short)
+			}
+			got := make([]byte, len(f.Kernel))
+			if _, err := disk.ReadAt(got, off); err != nil || !bytes.Equal(got, f.Kernel) {
+				t.Errorf("kernel at %d: not the kernel (%v)", off, err)
+			}
+			esp := filepath.Join(t.TempDir(), "esp.img")
+			if out, err := exec.Command("dd", "if="+p, "of="+esp, "bs=1M", "skip=1", fmt.Sprintf("count=%d", part.Size()>>20), "status=none").CombinedOutput(); err != nil {
+				t.Fatalf("dd: %v: %s", err, out)
+			}
+			if out, code := run(t, fsck, "-n", esp); code != 0 || strings.Contains(out, "Fixing") {
+				t.Errorf("fsck.fat -n: exit %d: %s", code, out)
+			}
+			t.Logf("ESP %s, %d-byte clusters: kernel at %d", fmtSize(part.Size()), fs.clusterBytes, off)
+		})
 	}
 }

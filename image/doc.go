@@ -21,6 +21,8 @@
 //	               /loader/loader.conf            timeout 0, default bootapp.conf,
 //	                                              editor no, random-seed-mode off
 //	               /loader/entries/bootapp.conf   title, linux, initrd, options
+//	               /bootapp/pad                   zeros, < 64 KiB: the kernel then starts
+//	                                              at a multiple of 64 KiB of the disk
 //	               /bootapp/linux                 the kernel (bzImage, EFI stub)
 //	               /bootapp/initrd                the initramfs
 //	end - 1 MiB  unused, then the backup GPT in the last 33 sectors

@@ -2,6 +2,7 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,12 +48,19 @@ func writeESPFiles(ctx context.Context, b backend.Storage, start, size int64, fi
 		}
 	}
 	var buf []byte
+	padded := false
 	for _, fl := range files {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if err := fsys.Mkdir(path.Dir(fl.path)); err != nil {
 			return fmt.Errorf("create ESP directory %s: %w", path.Dir(fl.path), err)
+		}
+		if fl.align > 0 && !padded {
+			var err error
+			if padded, err = padTo(fsys, b, start, size, fl.align); err != nil {
+				return fmt.Errorf("align ESP file %s: %w", fl.path, err)
+			}
 		}
 		w, err := fsys.OpenFile(fl.path, os.O_CREATE|os.O_RDWR)
 		if err != nil {
@@ -82,12 +90,47 @@ func writeESPFiles(ctx context.Context, b backend.Storage, start, size int64, fi
 	for _, fl := range files {
 		stamp = append(stamp, fl.path)
 	}
+	if padded {
+		stamp = append(stamp, padPath)
+	}
 	for _, p := range stamp {
 		if err := fsys.Chtimes(p, fatEpoch, fatEpoch, fatEpoch); err != nil {
 			return fmt.Errorf("set timestamp of ESP entry %s: %w", p, err)
 		}
 	}
 	return nil
+}
+
+// padTo writes padPath, zeros, so that the next file written starts at a
+// disk offset that is a multiple of align (or, when clusters are larger
+// than the sectors the FATs end on, just below one). go-diskfs gives a
+// file the first free clusters, so the next file starts at the first
+// free cluster after the pad; it is found in the FAT as written so far.
+// It reports whether it wrote the pad (none is needed when the next file
+// is aligned already). Only one file of an ESP can be aligned this way.
+func padTo(fsys *fat32.FileSystem, b backend.Storage, start, size, align int64) (bool, error) {
+	fat, err := openFAT32(io.NewSectionReader(b, start, size))
+	if err != nil {
+		return false, err
+	}
+	next := fat.firstFree()
+	if next == 0 {
+		return false, errors.New("the ESP is full")
+	}
+	off := start + fat.dataStart + int64(next-2)*fat.clusterBytes
+	pad := (align - off%align) % align / fat.clusterBytes * fat.clusterBytes
+	if pad == 0 {
+		return false, nil
+	}
+	w, err := fsys.OpenFile(padPath, os.O_CREATE|os.O_RDWR)
+	if err != nil {
+		return false, fmt.Errorf("create %s: %w", padPath, err)
+	}
+	if _, err := w.Write(make([]byte, pad)); err != nil {
+		w.Close()
+		return false, fmt.Errorf("write %s: %w", padPath, err)
+	}
+	return true, w.Close()
 }
 
 // copyESPFile copies fl into w through buf, one chunk per Write.

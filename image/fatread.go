@@ -82,6 +82,16 @@ func openFAT32(r io.ReaderAt) (*fatFS, error) {
 
 func (f *fatFS) valid(c uint32) bool { return c >= 2 && c < f.clusters+2 }
 
+// firstFree returns the first cluster the FAT marks free, or 0 when none is.
+func (f *fatFS) firstFree() uint32 {
+	for c := uint32(2); c < f.clusters+2; c++ {
+		if binary.LittleEndian.Uint32(f.fat[4*c:])&0x0fffffff == 0 {
+			return c
+		}
+	}
+	return 0
+}
+
 // chain returns the clusters of the chain starting at first.
 func (f *fatFS) chain(first uint32) ([]uint32, error) {
 	var out []uint32
