@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -45,6 +46,9 @@ const magic = "bootapp-memo-1\n\x00"
 
 const headerSize = len(magic) + 8
 
+// maxValue bounds what Get reads of an entry: a larger file is not one.
+const maxValue = 256 << 20
+
 // tmpPrefix starts the names of entries being written.
 const tmpPrefix = ".tmp-"
 
@@ -80,29 +84,43 @@ func (s *Store) Get(k Key, dst []byte) ([]byte, bool) {
 		return dst, false
 	}
 	p := s.path(k)
-	b, err := os.ReadFile(p)
-	if err != nil || len(b) < headerSize || string(b[:len(magic)]) != magic {
+	f, err := os.Open(p)
+	if err != nil {
 		return dst, false
 	}
-	sum := binary.LittleEndian.Uint32(b[len(magic):])
-	n := binary.LittleEndian.Uint32(b[len(magic)+4:])
-	v := b[headerSize:]
-	if uint32(len(v)) != n || crc32.Checksum(v, castagnoli) != sum {
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < int64(headerSize) || fi.Size() > int64(headerSize+maxValue) {
+		return dst, false
+	}
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil || string(hdr[:len(magic)]) != magic {
+		return dst, false
+	}
+	sum := binary.LittleEndian.Uint32(hdr[len(magic):])
+	n := int(binary.LittleEndian.Uint32(hdr[len(magic)+4:]))
+	if int64(n) != fi.Size()-int64(headerSize) {
+		return dst, false
+	}
+	// The value is read straight into dst's spare capacity.
+	out := slices.Grow(dst, n)
+	v := out[len(dst) : len(dst)+n]
+	if _, err := io.ReadFull(f, v); err != nil || crc32.Checksum(v, castagnoli) != sum {
 		return dst, false
 	}
 	// The modification time is the last use, which Prune keeps the
 	// newest of; an hour's precision is enough for that.
-	if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) > time.Hour {
+	if time.Since(fi.ModTime()) > time.Hour {
 		now := time.Now()
 		os.Chtimes(p, now, now)
 	}
-	return append(dst, v...), true
+	return out[:len(dst)+n], true
 }
 
-// Put stores v under k, replacing what was there. It is best effort: an
+// Put stores v (at most 256 MiB) under k, replacing what was there. It is best effort: an
 // error leaves the Store as it was.
 func (s *Store) Put(k Key, v []byte) {
-	if s == nil {
+	if s == nil || len(v) > maxValue {
 		return
 	}
 	p := s.path(k)

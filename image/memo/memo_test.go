@@ -96,8 +96,8 @@ func TestDamaged(t *testing.T) {
 			if err := os.WriteFile(s.path(k), tt.damage(b), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if v, ok := s.Get(k, nil); ok {
-				t.Errorf("damaged entry read as %d bytes", len(v))
+			if v, ok := s.Get(k, []byte("dst")); ok || string(v) != "dst" {
+				t.Errorf("damaged entry read as %d bytes (%v), want dst unchanged", len(v), ok)
 			}
 			s.Put(k, val) // a Put repairs it
 			if v, ok := s.Get(k, nil); !ok || !bytes.Equal(v, val) {
