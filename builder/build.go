@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,15 +51,10 @@ func Build(ctx context.Context, spec Spec) (*Result, error) {
 // a few more.
 const memoLimit = 512 << 20
 
-// compresses reports whether one of formats compresses through a
-// memo.Store.
+// compresses reports whether one of formats is compressed (and so
+// encoded through a memo.Store).
 func compresses(formats []image.Format) bool {
-	for _, f := range formats {
-		if f == image.VMDKStream || f == image.OVA || f == image.GCE {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(formats, image.Format.Compressed)
 }
 
 // encodeFunc encodes the raw image at src into dst in format f:

@@ -54,12 +54,12 @@ func Encode(ctx context.Context, f Format, dstPath, srcPath string) error {
 
 // EncodeOptions tunes EncodeWith. The zero value is Encode.
 type EncodeOptions struct {
-	// Memo, if not nil, keeps the compressed grains of VMDKStream and OVA
-	// and the compressed chunks of GCE across encodes, so that the parts
-	// of a disk encoded before (the kernel, the base initramfs, a runtime:
-	// the same bytes at the same offsets in the next release's disk) are
-	// copied instead of compressed again. The output is byte-identical
-	// with or without it.
+	// Memo, if not nil, keeps what the Compressed formats compress (the
+	// grains of VMDKStream and OVA and the chunks of GCE) across encodes,
+	// so that the parts of a disk encoded before (the kernel, the base
+	// initramfs, a runtime: the same bytes at the same offsets in the next
+	// release's disk) are copied instead of compressed again. The output
+	// is byte-identical with or without it.
 	Memo *memo.Store
 }
 

@@ -84,5 +84,16 @@ func (f Format) Ext() string {
 	return "." + string(f)
 }
 
+// Compressed reports whether the format's encoder deflates the image (the
+// grains of VMDKStream and OVA, the chunks of GCE's archive), which is
+// what EncodeOptions.Memo can save the next encoding of.
+func (f Format) Compressed() bool {
+	switch f {
+	case VMDKStream, OVA, GCE:
+		return true
+	}
+	return false
+}
+
 // String returns the format's name.
 func (f Format) String() string { return string(f) }
