@@ -120,14 +120,17 @@ func hash4(x uint32) uint32 { return x * 2654435761 >> (32 - hash4Bits) }
 // returns the previous newest of its 3 and 4 bytes (0 for none).
 func (e *Encoder) insert(data []byte, p, base int) (c3, c4 int32) {
 	pos := int32(base + p + 1)
-	h3 := hash3(uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16)
-	c3, e.head3[h3] = e.head3[h3], pos
 	if p+4 <= len(data) {
-		h4 := hash4(binary.LittleEndian.Uint32(data[p:]))
+		x := binary.LittleEndian.Uint32(data[p:])
+		h3, h4 := hash3(x), hash4(x)
+		c3, e.head3[h3] = e.head3[h3], pos
 		c4, e.head4[h4] = e.head4[h4], pos
 		e.prev[p] = c4
+		return c3, c4
 	}
-	return c3, c4
+	h3 := hash3(uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16)
+	c3, e.head3[h3] = e.head3[h3], pos
+	return c3, 0
 }
 
 // Encode appends the raw DEFLATE encoding of data[start:] to dst and
@@ -244,6 +247,8 @@ func (e *Encoder) slow(data []byte, s, end, base int) int {
 		prevLen, prevMatch := matchLen, matchStart
 		matchLen = minMatch - 1
 		var c3, c4 int32
+		lo := int32(base + max(0, s-windowSize) + 1)
+		search := false
 		switch {
 		case s+4 <= n: // insert, inline
 			pos := int32(base + s + 1)
@@ -252,10 +257,16 @@ func (e *Encoder) slow(data []byte, s, end, base int) int {
 			c3, head3[h3] = head3[h3], pos
 			c4, head4[h4] = head4[h4], pos
 			prev[s] = c4
+			// Most 3-byte candidates are other strings with the same
+			// hash: look at their bytes here rather than call longest,
+			// which takes the 3-byte candidate only below minMatch.
+			search = c4 >= lo || c3 >= lo && prevLen < minMatch &&
+				(binary.LittleEndian.Uint32(data[int(c3)-base-1:])^x)&0xffffff == 0
 		case s+minMatch <= n:
 			c3, c4 = e.insert(data, s, base)
+			search = c3 >= lo || c4 >= lo
 		}
-		if lo := int32(base + max(0, s-windowSize) + 1); prevLen < lazy && (c3 >= lo || c4 >= lo) {
+		if search && prevLen < lazy {
 			matchLen, matchStart = e.longest(data, s, int(c3)-base-1, int(c4)-base-1, prevLen, base)
 			if matchLen == minMatch && s-matchStart > tooFar {
 				matchLen = minMatch - 1
