@@ -49,9 +49,14 @@ demo-build:
 ## prints each package's result and the output of failed tests, then the skipped
 ## tests with their reasons, and ends with one line "N passed, N failed, N skipped"
 ## (internal/cmd/testsummary reads go test -json); it fails when anything failed.
+# TEST_P packages run at once (go test -p): two keep both of CI's cores busy
+# (a TCG guest runs on one host thread) and halve the suite's time; more would
+# start more guests than cores. The longest package, builder, takes about 11
+# minutes on its own.
+TEST_P ?= 2
 test: deps vet fmt race
 	$(GO) build -o $(TESTSUMMARY) ./internal/cmd/testsummary
-	BOOTAPP_E2E=1 $(GO) test -json -count=1 -p 1 -timeout $(E2E_TIMEOUT) ./... 2>&1 | $(TESTSUMMARY)
+	BOOTAPP_E2E=1 $(GO) test -json -count=1 -p $(TEST_P) -timeout $(E2E_TIMEOUT) ./... 2>&1 | $(TESTSUMMARY)
 
 ## check: fast checks only (no QEMU boots).
 # The portable run forces the non-Linux code paths (extents of the whole
@@ -91,7 +96,7 @@ fuzz-short:
 # tests take a minute and a half for nothing.
 RACE_PKGS ?= $(shell $(GO) list ./builder/... ./image/... ./internal/qemu/... ./initramfs/... ./internal/deb/... ./kernel/... ./cmd/mkbootapp/... ./cmd/bootapp-init/... | grep -v /image/internal/deflate)
 race:
-	env -u BOOTAPP_E2E $(GO) test -race -count=1 -p 1 -skip '^(TestResourceUse|TestRealPackages)$$' $(RACE_PKGS)
+	env -u BOOTAPP_E2E $(GO) test -race -count=1 -p $(TEST_P) -skip '^(TestResourceUse|TestRealPackages)$$' $(RACE_PKGS)
 
 ## bench: build-time, size and encoder benchmarks (writes docs/benchmarks.md).
 bench: deps
