@@ -210,7 +210,7 @@ func hashTree(h io.Writer, p string) error {
 
 // Link returns a runtime image of the given modules (and those they
 // require), linked with jlink: no debug information, man pages or
-// headers, resources compressed, and a class-data-sharing archive for the
+// headers, constant strings shared, and a class-data-sharing archive for the
 // default (compressed-oops) heap. It is cached in cacheDir by the JDK and
 // the module list, so a second call returns at once.
 func (j *JDK) Link(ctx context.Context, cacheDir string, modules []string) (string, error) {
@@ -221,7 +221,7 @@ func (j *JDK) Link(ctx context.Context, cacheDir string, modules []string) (stri
 		return "", fmt.Errorf("the JDK %s has no module %s (it has %s)", j.Home, strings.Join(missing, ", "), strings.Join(j.Modules, " "))
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "jlink v1 %s %s\n%s\n", j.Home, j.Version, strings.Join(mods, ","))
+	fmt.Fprintf(h, "jlink v2 %s %s\n%s\n", j.Home, j.Version, strings.Join(mods, ","))
 	if fi, err := os.Stat(filepath.Join(j.Home, "jmods", "java.base.jmod")); err == nil {
 		fmt.Fprintf(h, "%d %d\n", fi.Size(), fi.ModTime().UnixNano())
 	}
@@ -242,7 +242,14 @@ func (j *JDK) Link(ctx context.Context, cacheDir string, modules []string) (stri
 	args := []string{
 		"--module-path", filepath.Join(j.Home, "jmods"),
 		"--add-modules", strings.Join(mods, ","),
-		"--strip-debug", "--no-man-pages", "--no-header-files", "--compress=2",
+		// Constant strings shared (1), not zip (2): the image's encoders
+		// compress the modules file across its resources, which zip's
+		// per-resource streams hide from them. Measured on the
+		// java.base, jdk.crypto.ec, jdk.httpserver, jdk.localedata
+		// runtime: modules 19.3 MB, 18.2 MB in 64 KiB deflated grains
+		// with zip; 32.6 MB, 14.5 MB with string sharing. The guest
+		// holds 13 MB more in RAM and inflates no class.
+		"--strip-debug", "--no-man-pages", "--no-header-files", "--compress=1",
 		"--generate-cds-archive",
 		"--output", out,
 	}
