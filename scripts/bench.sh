@@ -67,14 +67,21 @@ rm -rf "$work/warm"
 
 # timed NAME OUTDIR KEEP ARGS...: RUNS builds as fresh processes, "s rss_kb"
 # lines in $work/NAME.txt; OUTDIR is removed before each unless KEEP.
+# once NAME OUT new|keep ARGS...: one timed build into OUT (emptied first
+# unless keep), its "seconds peak-RSS-KB" appended to NAME.txt. The sync
+# after removing the previous output keeps the host's freeing and writing
+# back of it (16 MB of metadata in 1 TiB of a sparse file) out of the
+# timed build.
+once() {
+  local name=$1 out=$2 keep=$3; shift 3
+  [ "$keep" = keep ] || { rm -rf "$out"; sync; }
+  /usr/bin/time -f "%e %M" -o "$work/t" "$work/mkbootapp" build -q -o "$out" "$@" >/dev/null
+  cat "$work/t" >>"$work/$name.txt"
+}
 timed() {
   local name=$1 out=$2 keep=$3 n=$4; shift 4
   : >"$work/$name.txt"
-  for i in $(seq "$n"); do
-    [ "$keep" = keep ] || rm -rf "$out"
-    /usr/bin/time -f "%e %M" -o "$work/t" "$work/mkbootapp" build -q -o "$out" "$@" >/dev/null
-    cat "$work/t" >>"$work/$name.txt"
-  done
+  for i in $(seq "$n"); do once "$name" "$out" "$keep" "$@"; done
 }
 secs() { awk '{print $1}' "$work/$1.txt" | stats; }
 rss_max() { awk '{print $2}' "$work/$1.txt" | sort -n | tail -1; }
@@ -100,10 +107,13 @@ BOOTAPP_BENCH_APP_SAMPLES=$work/apps.jsonl go test -timeout 30m -run '^$' \
 
 log "data volume scaling"
 : >"$work/datavol.tsv"
-for g in 1 10 100 1024; do
-  timed "dv$g" "$work/dv" new "$RUNS" --app "$work/hello" --data-size "${g}G"
-  echo "$g $(secs "dv$g")" >>"$work/datavol.tsv"
+# In turn, run by run, so that the machine's changing load weighs on each
+# size alike (the 1 TiB row is a ratio to the 1 GiB one).
+for g in 1 10 100 1024; do : >"$work/dv$g.txt"; done
+for i in $(seq "$RUNS"); do
+  for g in 1 10 100 1024; do once "dv$g" "$work/dv" new --app "$work/hello" --data-size "${g}G"; done
 done
+for g in 1 10 100 1024; do echo "$g $(secs "dv$g")" >>"$work/datavol.tsv"; done
 dv1=$(secs dv1); dv1t=$(secs dv1024)
 for g in 1 10 100 1024; do rss=$(( $(rss_max "dv$g") > rss ? $(rss_max "dv$g") : rss )); done
 
