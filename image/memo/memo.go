@@ -117,8 +117,8 @@ func (s *Store) Get(k Key, dst []byte) ([]byte, bool) {
 	return out[:len(dst)+n], true
 }
 
-// Put stores v (at most 256 MiB) under k, replacing what was there. It is best effort: an
-// error leaves the Store as it was.
+// Put stores v (at most 256 MiB) under k, replacing what was there. It is
+// best effort: an error leaves the Store as it was.
 func (s *Store) Put(k Key, v []byte) {
 	if s == nil || len(v) > maxValue {
 		return
