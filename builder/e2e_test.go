@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -77,13 +78,38 @@ type bootedApp struct {
 	t    *testing.T
 	ctx  context.Context
 	vm   *qemu.VM
+	data File   // the data volume
 	base string // http://127.0.0.1:PORT
 }
 
-// Fatalf fails the test with the serial console's tail appended.
+// Fatalf fails the test with the serial console's tail appended, and the
+// error report of a JVM that crashed, read from the data volume.
 func (a *bootedApp) Fatalf(format string, args ...any) {
 	a.t.Helper()
-	a.t.Fatalf(format+"\n--- serial console ---\n%s", append(args, a.vm.ConsoleTail())...)
+	console := a.vm.ConsoleTail()
+	a.t.Fatalf(format+"\n--- serial console ---\n%s%s", append(args, console, a.crashReport(console))...)
+}
+
+// hsErrFile matches the line in which a crashing JVM names its error
+// report ("# /data/hs_err_pid101.log"), which it writes to its working
+// directory, the data volume.
+var hsErrFile = regexp.MustCompile(`# /data/(hs_err_pid[0-9]+\.log)`)
+
+// crashReport returns the JVM error report console names, read with
+// debugfs from the data volume after QEMU is stopped, or "" when there is
+// none. The report holds the registers, the stack and the instructions
+// around the faulting pc that the console's summary lacks.
+func (a *bootedApp) crashReport(console string) string {
+	m := hsErrFile.FindStringSubmatch(console)
+	if m == nil || a.data.Format != image.Raw {
+		return ""
+	}
+	a.vm.Kill() // the guest's writes are on the volume once QEMU is gone
+	out, err := exec.Command("debugfs", "-R", "cat /"+m[1], a.data.Path).Output()
+	if err != nil {
+		return fmt.Sprintf("\n--- /data/%s: debugfs: %v ---\n", m[1], err)
+	}
+	return fmt.Sprintf("\n--- /data/%s (from the data volume) ---\n%s", m[1], out)
 }
 
 // Do GETs path from the app and returns the status and body.
@@ -152,7 +178,7 @@ func bootApp(t *testing.T, o bootOpts) {
 		t.Fatalf("start QEMU: %v", err)
 	}
 	defer vm.Kill()
-	a := &bootedApp{t: t, ctx: ctx, vm: vm, base: "http://" + vm.Forwarded(o.Port)}
+	a := &bootedApp{t: t, ctx: ctx, vm: vm, data: o.Data, base: "http://" + vm.Forwarded(o.Port)}
 	// A guest that powers off before the app is healthy (the app
 	// crashed at start) fails at once, not at the deadline.
 	waitCtx, stopWait := context.WithCancel(ctx)

@@ -22,7 +22,7 @@ import (
 )
 
 func TestLaunchArgs(t *testing.T) {
-	base := []string{"-machine", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
+	base := []string{"-machine", "q35", "-accel", "tcg,thread=single", "-nodefaults", "-display", "none", "-no-reboot",
 		"-m", "512", "-smp", "2", "-cpu", tcgCPU,
 		"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
 		"-qmp", "unix:/w/qmp.sock,server=on,wait=off"}
@@ -97,6 +97,17 @@ func TestLaunchArgs(t *testing.T) {
 			"-drive", "if=none,id=d6,file=/img/a1.raw,format=raw", "-device", "ide-hd,drive=d6,bus=ide.0",
 			"-drive", "if=none,id=d7,file=/img/a2.raw,format=raw", "-device", "ide-hd,drive=d7,bus=ide.1",
 			"-netdev", "user,id=n0", "-device", "vmxnet3,netdev=n0"}, tail),
+	}, {
+		name: "tcg with one vCPU: multi-threaded TCG is safe, one thread either way",
+		l: launch{accel: "tcg", memoryMB: 512, cpus: 1, qmpPath: "/w/qmp.sock",
+			disks: []Disk{{Path: "/img/boot.raw", Format: "raw"}}, direct: &directLaunch{kernel: "/w/linux"}},
+		want: concat([]string{"-machine", "q35", "-accel", "tcg", "-nodefaults", "-display", "none", "-no-reboot",
+			"-m", "512", "-smp", "1", "-cpu", tcgCPU,
+			"-chardev", "stdio,id=con0,signal=off", "-serial", "chardev:con0",
+			"-qmp", "unix:/w/qmp.sock,server=on,wait=off",
+			"-drive", "if=none,id=d0,file=/img/boot.raw,format=raw", "-device", "virtio-blk-pci,drive=d0",
+			"-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"}, tail,
+			[]string{"-kernel", "/w/linux"}),
 	}, {
 		name: "boot disk on nvme, e1000 NIC",
 		l: launch{accel: "tcg", memoryMB: 512, cpus: 2, qmpPath: "/w/qmp.sock", nic: NICE1000,
