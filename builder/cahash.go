@@ -173,6 +173,7 @@ func derTLV(tag int, v []byte) []byte {
 // certificate alone in /etc/ssl/certs/HASH.N, HASH its subject hash and N
 // counting certificates with the same one, in bundle order (what
 // c_rehash and update-ca-certificates make, as files rather than links).
+// It is an error when a certificate does not parse or there is none.
 func caPathFiles(bundle []byte) ([]sysEntry, error) {
 	var out []sysEntry
 	seen := map[uint32]int{}
@@ -180,6 +181,9 @@ func caPathFiles(bundle []byte) ([]sysEntry, error) {
 		var blk *pem.Block
 		blk, rest = pem.Decode(rest)
 		if blk == nil {
+			if len(out) == 0 {
+				return nil, errors.New("no PEM CERTIFICATE block")
+			}
 			return out, nil
 		}
 		if blk.Type != "CERTIFICATE" {
@@ -187,7 +191,7 @@ func caPathFiles(bundle []byte) ([]sysEntry, error) {
 		}
 		cert, err := x509.ParseCertificate(blk.Bytes)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
 		}
 		h, err := opensslSubjectHash(cert.RawSubject)
 		if err != nil {

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -105,21 +103,19 @@ func resolveSystem(ctx context.Context, s *Spec) (*systemFiles, error) {
 		return nil, err
 	}
 	if bundle != nil {
-		n, err := countCerts(bundle)
+		// One file per certificate: parsing each is also the check
+		// that the bundle holds certificates and nothing broken.
+		hashed, err := caPathFiles(bundle)
 		if err != nil {
 			return nil, fieldErr(ErrInvalidSpec, "system.ca_certificates", "%s: %v", src, err)
 		}
-		sf.caCerts, sf.caSource = n, src
+		sf.caCerts, sf.caSource = len(hashed), src
 		if s.System.CACertificates == "" {
 			sf.packages = append(sf.packages, src)
 		}
 		sf.entries = append(sf.entries, sysEntry{path: caBundlePath, mode: 0o644, data: bundle})
 		for _, l := range caLinks {
 			sf.entries = append(sf.entries, sysEntry{path: l[0], link: l[1]})
-		}
-		hashed, err := caPathFiles(bundle)
-		if err != nil {
-			return nil, fieldErr(ErrInvalidSpec, "system.ca_certificates", "%s: %v", src, err)
 		}
 		sf.entries = append(sf.entries, hashed...)
 	}
@@ -158,8 +154,20 @@ func caBundle(ctx context.Context, s *Spec) ([]byte, string, error) {
 	if err != nil {
 		return nil, "", fieldErr(ErrNotCached, "system.ca_certificates", "no ca-certificates package (%s) in %s for the image's CA bundle (or give a PEM file, or %q for none)", cache.CACertificatesPattern, dir, CACertificatesNone)
 	}
+	b, err := fromPackage(filepath.Join(s.CacheDir, cache.Extracted), p, ".pem", func() ([]byte, error) {
+		return debCABundle(ctx, p)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return b, p, nil
+}
+
+// debCABundle returns the Mozilla roots of the ca-certificates package at
+// p, concatenated in name order as update-ca-certificates does.
+func debCABundle(ctx context.Context, p string) ([]byte, error) {
 	certs := map[string][]byte{}
-	err = debFiles(ctx, p, func(h *tar.Header, r io.Reader) error {
+	err := debFiles(ctx, p, func(h *tar.Header, r io.Reader) error {
 		name := strings.TrimPrefix(h.Name, "./")
 		if h.Typeflag != tar.TypeReg || !strings.HasPrefix(name, mozillaDir) || !strings.HasSuffix(name, ".crt") {
 			return nil
@@ -172,10 +180,10 @@ func caBundle(ctx context.Context, s *Spec) ([]byte, string, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, "", fieldErr(err, "system.ca_certificates", "read %s: %v", p, err)
+		return nil, fieldErr(err, "system.ca_certificates", "read %s: %v", p, err)
 	}
 	if len(certs) == 0 {
-		return nil, "", fieldErr(ErrNotFound, "system.ca_certificates", "%s holds no %s*.crt: not Debian's ca-certificates package", p, mozillaDir)
+		return nil, fieldErr(ErrNotFound, "system.ca_certificates", "%s holds no %s*.crt: not Debian's ca-certificates package", p, mozillaDir)
 	}
 	names := make([]string, 0, len(certs))
 	for n := range certs {
@@ -189,31 +197,7 @@ func caBundle(ctx context.Context, s *Spec) ([]byte, string, error) {
 			buf.WriteByte('\n')
 		}
 	}
-	return buf.Bytes(), p, nil
-}
-
-// countCerts returns the number of X.509 certificates in a PEM bundle, and
-// an error when it holds none or one that does not parse.
-func countCerts(b []byte) (int, error) {
-	n := 0
-	for rest := b; ; {
-		var blk *pem.Block
-		blk, rest = pem.Decode(rest)
-		if blk == nil {
-			break
-		}
-		if blk.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(blk.Bytes); err != nil {
-			return 0, fmt.Errorf("certificate %d: %w", n+1, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return 0, errors.New("no PEM CERTIFICATE block")
-	}
-	return n, nil
+	return buf.Bytes(), nil
 }
 
 // zoneinfo returns the time zone files System.Timezones asks for, from

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bootapp/bootapp/image"
 	"github.com/bootapp/bootapp/initramfs"
+	"github.com/bootapp/bootapp/internal/cache"
 	"github.com/bootapp/bootapp/internal/deb"
 	"github.com/bootapp/bootapp/internal/guestconfig"
 	"github.com/bootapp/bootapp/internal/initbin"
@@ -212,14 +213,15 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 	}
 	in := &Inputs{Cmdline: cmdline}
 	var err error
-	if in.Kernel, err = packageInput(ctx, debPath, k.SHA256); err != nil {
+	extracted := filepath.Join(s.CacheDir, cache.Extracted)
+	if in.Kernel, err = packageInput(ctx, extracted, debPath, k.SHA256); err != nil {
 		return nil, err
 	}
-	if in.Bootloader, err = packageInput(ctx, loaderPath, ""); err != nil {
+	if in.Bootloader, err = packageInput(ctx, extracted, loaderPath, ""); err != nil {
 		return nil, err
 	}
 	if initrd.fsckDeb != "" {
-		p, err := packageInput(ctx, initrd.fsckDeb, "")
+		p, err := packageInput(ctx, extracted, initrd.fsckDeb, "")
 		if err != nil {
 			return nil, err
 		}
@@ -227,7 +229,7 @@ func recordInputs(ctx context.Context, s *Spec, k *kernel.Kernel, debPath, loade
 	}
 	if app.system != nil {
 		for _, deb := range app.system.packages {
-			p, err := packageInput(ctx, deb, "")
+			p, err := packageInput(ctx, extracted, deb, "")
 			if err != nil {
 				return nil, err
 			}
@@ -286,8 +288,29 @@ func guestFile(path string, mode fs.FileMode, data []byte) GuestFile {
 
 // packageInput describes the input file at path: its size, its SHA-256
 // (sum, when the caller knows it already) and, for a .deb, its control
-// fields.
-func packageInput(ctx context.Context, path, sum string) (InputPackage, error) {
+// fields. The description is kept in cacheDir (see fromPackage), which
+// saves hashing the file and decoding its control archive on every build.
+func packageInput(ctx context.Context, cacheDir, path, sum string) (InputPackage, error) {
+	b, err := fromPackage(cacheDir, path, ".json", func() ([]byte, error) {
+		p, err := readPackageInput(ctx, path, sum)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(p)
+	})
+	var p InputPackage
+	if err == nil {
+		err = json.Unmarshal(b, &p)
+	}
+	if err != nil || p.SHA256 == "" || sum != "" && p.SHA256 != sum {
+		return readPackageInput(ctx, path, sum) // a damaged or stale entry
+	}
+	p.Path = path
+	return p, ctx.Err()
+}
+
+// readPackageInput is packageInput without the cache.
+func readPackageInput(ctx context.Context, path, sum string) (InputPackage, error) {
 	p := InputPackage{Path: path, SHA256: sum}
 	f, err := os.Open(path)
 	if err != nil {
