@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/diskfs/go-diskfs/partition/gpt"
 	"github.com/google/uuid"
@@ -26,10 +27,11 @@ type BootFiles struct {
 
 	// InitrdReader, if not nil, holds the initramfs instead of Initrd
 	// (which must then be empty): InitrdSize bytes from offset 0, read
-	// in bounded chunks while they are written, so that an initramfs of
-	// any size costs no more than a few MiB of memory. An *os.File of a
-	// staged initramfs serves. It must not change until WriteBootDisk
-	// returns.
+	// in bounded chunks, so that an initramfs of any size costs no more
+	// than a few MiB of memory. WriteBootDisk reads it twice at once
+	// (io.ReaderAt allows parallel calls): to write it and to hash it.
+	// An *os.File of a staged initramfs serves. It must not change until
+	// WriteBootDisk returns.
 	InitrdReader io.ReaderAt
 	// InitrdSize is the size of InitrdReader's initramfs in bytes.
 	InitrdSize int64
@@ -132,8 +134,6 @@ type espFile struct {
 	path string
 	r    io.ReaderAt
 	size int64
-	// hash, if not nil, receives the file's bytes as they are written.
-	hash io.Writer
 	// align, if not 0, is where on the disk the file should start: a
 	// multiple of it, after a pad file (see padTo).
 	align int64
@@ -254,8 +254,8 @@ func fat32Layout(size int64) (clusters, entries int64) {
 // The output is reproducible: the same BootFiles and size give
 // byte-identical disks, whichever form the initramfs has. The disk and
 // partition GUIDs and the FAT volume ID derive from a SHA-256 of the
-// contents (the initramfs is hashed while it is written, so it is read
-// once), and every FAT timestamp is 1980-01-01 00:00:00.
+// contents (computed while the files are written), and every FAT
+// timestamp is 1980-01-01 00:00:00.
 //
 // A size below MinBootDiskSize fails with ErrTooSmall. The file at path is
 // created or truncated; on error it is removed.
@@ -280,15 +280,17 @@ func WriteBootDisk(ctx context.Context, path string, f *BootFiles, size int64) (
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("boot disk %s: %w", path, err)
 	}
-	// The identities hash the contents; the initramfs is hashed as it is
-	// written, and the partition table, which holds the GUIDs, written
+	// The identities hash the contents, on another core while the ESP is
+	// written; the partition table, which holds the GUIDs, is written
 	// after the ESP.
-	idh := newIDHash(f)
-	for i := range files {
-		if files[i].path == initrdPath {
-			files[i].hash = idh
-		}
-	}
+	hctx, stopHash := context.WithCancel(ctx)
+	hashed := make(chan idResult, 1)
+	go func() {
+		ids, err := hashIDs(hctx, f, files, size)
+		hashed <- idResult{ids, err}
+	}()
+	waitIDs := sync.OnceValue(func() idResult { return <-hashed })
+	defer func() { stopHash(); waitIDs() }() // on every return, the hashing has ended
 
 	sf, err := createSparse(path, size)
 	if err != nil {
@@ -306,7 +308,14 @@ func WriteBootDisk(ctx context.Context, path string, f *BootFiles, size int64) (
 	if err := writeESPFiles(ctx, sf, espStart, espSize, files); err != nil {
 		return fmt.Errorf("boot disk %s: %w", path, err)
 	}
-	ids := idh.ids(f, size)
+	r := waitIDs()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("boot disk %s: %w", path, err)
+	}
+	if r.err != nil {
+		return fmt.Errorf("boot disk %s: read the initramfs: %w", path, r.err)
+	}
+	ids := r.diskIDs
 	table := &gpt.Table{
 		LogicalSectorSize:  sectorSize,
 		PhysicalSectorSize: sectorSize,
@@ -365,6 +374,40 @@ func isPE(b []byte) bool { return bytes.HasPrefix(b, []byte("MZ")) }
 type diskIDs struct {
 	disk, esp uuid.UUID
 	fatSerial uint32
+}
+
+// idResult is what hashIDs returns.
+type idResult struct {
+	diskIDs
+	err error
+}
+
+// hashIDs returns the identities of a disk of size bytes holding f, whose
+// initramfs it reads from files (the ESP's files of f).
+func hashIDs(ctx context.Context, f *BootFiles, files []espFile, size int64) (diskIDs, error) {
+	h := newIDHash(f)
+	for _, fl := range files {
+		if fl.path != initrdPath {
+			continue
+		}
+		buf := make([]byte, 1<<20)
+		for off := int64(0); off < fl.size; {
+			if err := ctx.Err(); err != nil {
+				return diskIDs{}, err
+			}
+			p := buf[:min(int64(len(buf)), fl.size-off)]
+			n, err := fl.r.ReadAt(p, off)
+			if n < len(p) {
+				if err == nil || err == io.EOF {
+					err = fmt.Errorf("read %d of %d bytes: %w", off+int64(n), fl.size, io.ErrUnexpectedEOF)
+				}
+				return diskIDs{}, err
+			}
+			h.Write(p)
+			off += int64(n)
+		}
+	}
+	return h.ids(f, size), nil
 }
 
 // deriveIDs returns the identities WriteBootDisk gives a disk of size bytes

@@ -147,9 +147,6 @@ func copyESPFile(ctx context.Context, w io.Writer, fl espFile, buf []byte) error
 			}
 			return err
 		}
-		if fl.hash != nil {
-			fl.hash.Write(p)
-		}
 		m, err := w.Write(p)
 		if err == nil && m != len(p) {
 			err = fmt.Errorf("wrote %d of %d bytes", m, len(p))
