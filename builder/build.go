@@ -358,7 +358,7 @@ type diskWriter struct {
 }
 
 // write writes a raw disk with writeRaw into the staging directory, encodes
-// it into every format concurrently and hashes each output. The first
+// it into every format concurrently and hashes and syncs each output. The first
 // failure cancels the others, and write returns only when all have ended.
 func (d *diskWriter) write(ctx context.Context, role Role, base string, formats []image.Format, writeRaw func(path string) error) ([]File, error) {
 	rawName := outputName(base, image.Raw, formats)
@@ -381,7 +381,12 @@ func (d *diskWriter) write(ctx context.Context, role Role, base string, formats 
 					return fmt.Errorf("encode %s as %s: %w", name, f, err)
 				}
 			}
-			if err := hashFile(gctx, staged, &files[i]); err != nil {
+			// Its writeback to disk runs while it is hashed: the
+			// commit's sync then finds little left to write.
+			synced := make(chan error, 1)
+			go func() { synced <- syncFile(staged) }()
+			herr := hashFile(gctx, staged, &files[i])
+			if err := errors.Join(herr, <-synced); err != nil {
 				return err
 			}
 			d.logf("staged %s", name)
