@@ -387,24 +387,10 @@ type idResult struct {
 func hashIDs(ctx context.Context, f *BootFiles, files []espFile, size int64) (diskIDs, error) {
 	h := newIDHash(f)
 	for _, fl := range files {
-		if fl.path != initrdPath {
-			continue
-		}
-		buf := make([]byte, 1<<20)
-		for off := int64(0); off < fl.size; {
-			if err := ctx.Err(); err != nil {
+		if fl.path == initrdPath {
+			if err := copyESPFile(ctx, h, fl, make([]byte, 1<<20)); err != nil {
 				return diskIDs{}, err
 			}
-			p := buf[:min(int64(len(buf)), fl.size-off)]
-			n, err := fl.r.ReadAt(p, off)
-			if n < len(p) {
-				if err == nil || err == io.EOF {
-					err = fmt.Errorf("read %d of %d bytes: %w", off+int64(n), fl.size, io.ErrUnexpectedEOF)
-				}
-				return diskIDs{}, err
-			}
-			h.Write(p)
-			off += int64(n)
 		}
 	}
 	return h.ids(f, size), nil

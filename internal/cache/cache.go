@@ -26,9 +26,10 @@ const (
 	Initramfs = "initramfs"
 	// Loaders holds boot loaders extracted from packages.
 	Loaders = "loaders"
-	// Extracted holds what builds derive from other packages in Debs
-	// (the CA bundle of ca-certificates), keyed by the package's path,
-	// size and modification time.
+	// Extracted holds what builds derive from packages in Debs (the CA
+	// bundle of ca-certificates, and what the manifest records of each
+	// input package), keyed by the package's path, size and
+	// modification time.
 	Extracted = "extracted"
 	// Runtimes holds the language runtimes (Node.js, Java) that
 	// `mkbootapp fetch --runtime` resolves: one index per runtime
