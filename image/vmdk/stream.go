@@ -14,7 +14,6 @@ import (
 	"github.com/bootapp/bootapp/image/memo"
 	"github.com/bootapp/bootapp/image/sparse"
 	"github.com/bootapp/bootapp/internal/blocks"
-	"github.com/klauspost/compress"
 	"github.com/klauspost/compress/zlib"
 )
 
@@ -151,12 +150,6 @@ func writeMarker(cw *countingWriter, n uint64, typ uint32) error {
 	return err
 }
 
-// incompressible reports whether b's byte entropy is so close to 8 bits per
-// byte that deflate cannot shrink it by even 0.5%.
-func incompressible(b []byte) bool {
-	return compress.ShannonEntropyBits(b) > len(b)*8*199/200
-}
-
 // grainStep names zlibGrain's output in a memo.Store.
 const grainStep = "vmdk-zlib-grain/" + deflate.Version
 
@@ -209,7 +202,7 @@ func compressGrains(ctx context.Context, src io.ReaderAt, size int64, extents []
 				// A grain of random-looking bytes (an already compressed
 				// initramfs) cannot shrink: store it (still valid zlib)
 				// instead of spending the compressor's time on it.
-				if incompressible(j.in) {
+				if deflate.Incompressible(j.in) {
 					if stored == nil {
 						stored, j.err = zlib.NewWriterLevel(&j.out, zlib.NoCompression)
 					} else {

@@ -3,7 +3,6 @@ package vmdk
 import (
 	"bytes"
 	"context"
-	cryptorand "crypto/rand"
 	"io"
 	"os"
 	"os/exec"
@@ -184,27 +183,6 @@ func TestCancel(t *testing.T) {
 	for _, fn := range []writeFunc{WriteStreamOptimized, WriteMonolithicSparse} {
 		if err := fn(ctx, io.Discard, src, 1<<20, []sparse.Extent{{Off: 0, Len: 1 << 20}}, Options{}); err == nil {
 			t.Error("cancelled context: no error")
-		}
-	}
-}
-
-func TestIncompressible(t *testing.T) {
-	crand := make([]byte, grainSize)
-	if _, err := cryptorand.Read(crand); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct {
-		name string
-		b    []byte
-		want bool
-	}{
-		{"random", crand, true},
-		{"text", bytes.Repeat([]byte("bootapp grain "), grainSize/14), false},
-		{"mostly zero", append(make([]byte, grainSize-100), crand[:100]...), false},
-		{"half random", append(append([]byte{}, crand[:grainSize/2]...), make([]byte, grainSize/2)...), false},
-	} {
-		if got := incompressible(tc.b); got != tc.want {
-			t.Errorf("%s: incompressible = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package deflate
 
 import (
-	"encoding/binary"
 	"math"
 	"math/bits"
 	"slices"
@@ -48,22 +47,6 @@ type hist struct {
 	lit  [numLit]int32
 	dist [numDist]int32
 	raw  int
-}
-
-func (h *hist) count(tokens []token) {
-	lits, matched := 0, 0
-	for _, t := range tokens {
-		if t&matchFlag == 0 {
-			h.lit[t]++
-			lits++
-			continue
-		}
-		l := t >> 16 & 0xff
-		matched += int(l) + minMatch
-		h.lit[257+int(lenSym[l])]++
-		h.dist[distCode(uint32(t)&0xffff)]++
-	}
-	h.raw += lits + matched
 }
 
 func (h *hist) addHist(o *hist) {
@@ -234,21 +217,20 @@ func (p *plan) bits() int { return min(p.dyn, p.fixed, p.stored) }
 func (e *Encoder) flush(data []byte, final bool) {
 	toks := e.tokens[:e.nt]
 	e.nt = 0
+	nseg := (len(toks) + splitTokens - 1) / splitTokens
+	segs := e.segs[:max(1, nseg)]
+	defer clear(segs)
+	for i := range nseg {
+		segs[i].raw += min(len(toks), (i+1)*splitTokens) - i*splitTokens
+	}
 	var p plan
-	if len(toks) <= splitTokens {
-		var h hist
-		h.count(toks)
-		e.makePlan(&p, &h)
+	if nseg <= 1 {
+		e.makePlan(&p, &segs[0])
 		e.writeBlock(&p, data, toks, final)
 		return
 	}
 	// Greedily: a segment joins the current block unless coding it on its
 	// own, after the block, is smaller.
-	var segs [(blockTokens + splitTokens) / splitTokens]hist
-	nseg := (len(toks) + splitTokens - 1) / splitTokens
-	for i := range nseg {
-		segs[i].count(toks[i*splitTokens : min(len(toks), (i+1)*splitTokens)])
-	}
 	// The costs compared are estimates (entropy plus a header), which
 	// need no Huffman code built; the block written gets its real code.
 	cur, first := segs[0], 0 // the current block and its first segment
@@ -326,55 +308,63 @@ func (e *Encoder) storeRaw(raw []byte, final bool) {
 // writeTokens writes tokens and the end of block with the given codes
 // (bit-reversed, as written) and lengths.
 func (e *Encoder) writeTokens(toks []token, litCodes []uint16, litLen []uint8, distCodes []uint16, distLen []uint8) {
-	// Codes and lengths in one word each: code | length<<16 | extra bits<<24.
-	var lit [numLit]uint32
-	for i := range numLit {
+	// A literal's code and length in one word: code | length<<16; a
+	// match length's code with its extra bits: bits | count<<32.
+	var lit [256]uint32
+	for i := range lit {
 		lit[i] = uint32(litCodes[i]) | uint32(litLen[i])<<16
 	}
-	for i := 257; i < numLit; i++ {
-		lit[i] |= uint32(lenExtra[i-257]) << 24
+	var length [256]uint64
+	for l := range length {
+		s := 257 + int(lenSym[l])
+		n := uint64(litLen[s])
+		length[l] = uint64(litCodes[s]) | uint64(l-int(lenBase[s-257]))<<n | (n+uint64(lenExtra[s-257]))<<32
 	}
 	var dist [numDist]uint32
 	for i := range numDist {
 		dist[i] = uint32(distCodes[i]) | uint32(distLen[i])<<16 | uint32(distExtra[i])<<24
 	}
-	// A token takes at most 48 bits (15+5 and 15+13): with room for
-	// that, every write stores 8 bytes unconditionally and moves on by
-	// the whole bytes it completed.
+	// A token takes at most 48 bits (15+5 and 15+13), written at once:
+	// with room for that, every write stores 8 bytes unconditionally
+	// and moves on by the whole bytes it completed.
 	w := &e.bw
 	w.flushBytes()
 	buf := slices.Grow(w.out, 6*len(toks)+16)
 	pos := len(buf)
 	buf = buf[:cap(buf)]
 	acc, nbits := w.acc, w.nbits
-	put := func(v uint64, n uint) {
+	for _, t := range toks {
+		var v uint64
+		var n uint
+		if t&matchFlag == 0 {
+			c := lit[t&0xff]
+			v, n = uint64(c&0xffff), uint(c>>16)
+		} else {
+			lc := length[t>>16&0xff]
+			d := uint32(t) & 0xffff
+			ds := distCode(d)
+			dc := dist[ds]
+			n = uint(lc >> 32)
+			dcl := uint(dc>>16&0xff) & 63
+			v = lc&0xffffffff | (uint64(dc&0xffff)|uint64(d-uint32(distBase[ds]))<<dcl)<<(n&63)
+			n += dcl + uint(dc>>24)
+		}
 		acc |= v << (nbits & 63)
 		nbits += n
-		binary.LittleEndian.PutUint64(buf[pos:pos+8], acc)
+		store64(buf, pos, acc)
 		k := nbits >> 3
 		pos += int(k)
 		acc >>= (k << 3) & 63
 		nbits &= 7
 	}
-	for _, t := range toks {
-		if t&matchFlag == 0 {
-			c := lit[t&0xff]
-			put(uint64(c&0xffff), uint(c>>16))
-			continue
-		}
-		l := uint32(t >> 16 & 0xff)
-		ls := lenSym[l]
-		lc := lit[257+int(ls)]
-		d := uint32(t) & 0xffff
-		dc := dist[distCode(d)]
-		// A code and its extra bits in one write: at most 15+5 and 15+13 bits.
-		lcl := uint(lc >> 16 & 0xff)
-		put(uint64(lc&0xffff)|uint64(l-uint32(lenBase[ls]))<<lcl, lcl+uint(lc>>24))
-		dcl := uint(dc >> 16 & 0xff)
-		put(uint64(dc&0xffff)|uint64(d-uint32(distBase[distCode(d)]))<<dcl, dcl+uint(dc>>24))
-	}
-	c := lit[eob]
-	put(uint64(c&0xffff), uint(c>>16))
+	c := uint64(litCodes[eob]) | uint64(litLen[eob])<<32
+	acc |= c & 0xffff << (nbits & 63)
+	nbits += uint(c >> 32)
+	store64(buf, pos, acc)
+	k := nbits >> 3
+	pos += int(k)
+	acc >>= (k << 3) & 63
+	nbits &= 7
 	w.out, w.acc, w.nbits = buf[:pos], acc, nbits
 }
 

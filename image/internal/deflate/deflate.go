@@ -29,15 +29,19 @@ import (
 // that changes them (TestGolden fails then): package image/memo keeps
 // encoded grains and chunks under keys that include it, so that outputs
 // of an older encoder are not taken for this one's.
-const Version = "deflate-1"
+const Version = "deflate-2"
 
 const (
 	minMatch   = 3
 	maxMatch   = 258
 	windowSize = 1 << 15
-	// hash3Bits and hash4Bits size the two tables of the match finder.
-	hash3Bits = 15
-	hash4Bits = 16
+	// hash3Bits and hash4Bits size the two tables of the match finder:
+	// 3-byte matches are taken within tooFar bytes only, so 4096 entries
+	// hold most of those, in 16 KiB that stay in the L1 cache (32768
+	// entries gave 0.1% less output for 5% more time on the kernel);
+	// 4-byte strings go back a whole window.
+	hash3Bits = 12
+	hash4Bits = 17
 	// tooFar is zlib's TOO_FAR: a 3-byte match farther than this costs
 	// more than its literals.
 	tooFar = 4096
@@ -49,11 +53,13 @@ const (
 
 // params are the entries of zlib's configuration_table for deflate_slow
 // (good, lazy and nice lengths, and how many candidates a search tries),
-// except that chain counts 4-byte strings (see Encoder). Level 6, the
-// default, tries fewer of them than zlib's 128 and stops at 64 bytes
-// instead of 128: measured on our boot disks (the hello, Node.js disks),
-// that is a quarter fewer instructions than zlib's values for 0.3% more
-// output, still 0.4-0.5% smaller than zlib -6's.
+// except that chain counts 4-byte strings (see Encoder). Levels 5 (the
+// streamOptimized VMDK's) and 6 (gzip's and the GCE archive's) try 20 and
+// 32 of them where zlib's level 6 tries 128, and stop at 64 bytes instead
+// of 128. On the grains of the hello boot disk they give 18.04 and
+// 18.02 MB, where klauspost/compress level 7 (the encoder before this
+// one) gives 19.26 MB, in about 0.96 and 1.02 times its time on one core
+// (BenchmarkPrevious; docs/benchmarks.md has make bench's figures).
 type params struct{ good, lazy, nice, chain int }
 
 var levels = [10]params{
@@ -61,8 +67,8 @@ var levels = [10]params{
 	2: {4, 5, 16, 8},
 	3: {4, 6, 32, 32},
 	4: {4, 4, 16, 16},
-	5: {8, 16, 32, 32},
-	6: {4, 16, 64, 24},
+	5: {4, 16, 64, 20},
+	6: {4, 16, 64, 32},
 	7: {8, 32, 128, 256},
 	8: {32, 128, 258, 1024},
 	9: {32, 258, 258, 4096},
@@ -83,7 +89,15 @@ const matchFlag = 1 << 31
 // few long repeats (an LZ4-compressed kernel, machine code) it walks long
 // chains of 3-byte candidates that end in a 3-byte match anyway; here the
 // chain holds only candidates for 4 bytes and more, and the nearest
-// 3-byte match (the cheapest to code) comes from one lookup.
+// 3-byte match (the cheapest to code) comes from one lookup. The chains
+// are a ring of one window's positions (a candidate further back cannot
+// be used), and an Encode call stores its positions more than a window
+// above the previous call's, so that older entries are out of reach
+// without clearing the tables.
+//
+// Where no match is pending, which is most positions of the LZ4 kernel,
+// the loop is literals: both candidates are checked without a branch
+// each, and a lone 3-byte match is coded there too.
 type Encoder struct {
 	// StoreIncompressible makes Encode store each 64 KiB of the input whose
 	// byte entropy is within 0.5% of 8 bits per byte (random or already
@@ -91,14 +105,19 @@ type Encoder struct {
 	// for matches.
 	StoreIncompressible bool
 
-	p          params
-	greedy     bool
-	head3      [1 << hash3Bits]int32 // base+position+1 of the newest 3-byte string per hash
-	head4      [1 << hash4Bits]int32 // the same for 4-byte strings
-	prev       []int32               // base+position+1 of the previous 4-byte string with the same hash
-	base       int                   // positions of this call are stored above base: older entries are stale
-	tokens     [blockTokens + 1]token
-	nt         int // tokens pending
+	p      params
+	greedy bool
+	head3  [1 << hash3Bits]int32 // base+position+1 of the newest 3-byte string per hash
+	head4  [1 << hash4Bits]int32 // the same for 4-byte strings
+	prev   [windowSize]int32     // base+position+1 of the previous 4-byte string with the same hash, by position mod windowSize
+	base   int                   // positions of this call are stored above base: older entries are stale
+	pad    []byte                // a copy of the input for literals (see Encode)
+	tokens [blockTokens + 1]token
+	nt     int // tokens pending
+	// segs are the histograms of the pending tokens, splitTokens
+	// each, counted as they are chosen (raw without one byte per
+	// token: flush adds those).
+	segs       [(blockTokens + splitTokens) / splitTokens]hist
 	blockStart int // input offset of the current block
 	bw         bitWriter
 	h          huff
@@ -125,12 +144,47 @@ func (e *Encoder) insert(data []byte, p, base int) (c3, c4 int32) {
 		h3, h4 := hash3(x), hash4(x)
 		c3, e.head3[h3] = e.head3[h3], pos
 		c4, e.head4[h4] = e.head4[h4], pos
-		e.prev[p] = c4
+		e.prev[p&(windowSize-1)] = c4
 		return c3, c4
 	}
 	h3 := hash3(uint32(data[p]) | uint32(data[p+1])<<8 | uint32(data[p+2])<<16)
 	c3, e.head3[h3] = e.head3[h3], pos
 	return c3, 0
+}
+
+// literal makes b token nt, and counts it.
+func (e *Encoder) literal(nt int, b byte) {
+	e.tokens[nt&blockTokens] = token(b)
+	e.segs[uint(nt)/splitTokens%uint(len(e.segs))].lit[b]++
+}
+
+// match makes a match of length bytes at distance dist token nt, and
+// counts it.
+func (e *Encoder) match(nt, length, dist int) {
+	l, d := uint8(length-minMatch), uint32(dist-1)
+	e.tokens[nt&blockTokens] = matchFlag | token(l)<<16 | token(d)
+	h := &e.segs[uint(nt)/splitTokens%uint(len(e.segs))]
+	h.lit[257+int(lenSym[l])]++
+	h.dist[distCode(d)]++
+	h.raw += length - 1
+}
+
+// insertRange enters the strings at from to to-1 in both tables, as
+// insert does (those that have 3 bytes).
+func (e *Encoder) insertRange(data []byte, from, to, base int) {
+	n := len(data)
+	q := from
+	for end4 := min(to, n-3); q < end4; q++ {
+		x := load32(data, q)
+		pos := int32(base + q + 1)
+		h3, h4 := hash3(x), hash4(x)
+		e.head3[h3] = pos
+		e.prev[q&(windowSize-1)] = e.head4[h4]
+		e.head4[h4] = pos
+	}
+	for ; q < to && q+minMatch <= n; q++ {
+		e.insert(data, q, base)
+	}
 }
 
 // Encode appends the raw DEFLATE encoding of data[start:] to dst and
@@ -143,26 +197,31 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 	e.nt = 0
 	e.blockStart = start
 	n := len(data)
-	if e.base+n+1 > 1<<30 {
+	if e.base+n+windowSize+1 > 1<<30 {
 		clear(e.head3[:])
 		clear(e.head4[:])
 		e.base = 0
 	}
+	// The next call's positions start more than a window above this
+	// one's: to it, every entry of this call is out of reach.
 	base := e.base
-	e.base += n
-	if cap(e.prev) < n {
-		e.prev = make([]int32, n)
+	e.base += n + windowSize + 1
+	// literals reads its candidates' bytes from a copy whose size is a
+	// power of two, at their position masked: stale entries read
+	// something, without a branch.
+	size := 1 << bits.Len(uint(max(n, 4)-1))
+	if cap(e.pad) < size+8 {
+		e.pad = make([]byte, size+8)
 	}
-	e.prev = e.prev[:n]
-	for p := max(0, start-windowSize); p < start && p+minMatch <= n; p++ {
-		e.insert(data, p, base)
-	}
+	e.pad = e.pad[:size+8]
+	copy(e.pad, data)
+	e.insertRange(data, max(0, start-windowSize), start, base)
 
 	for s := start; s < n; {
 		end := n
 		if e.StoreIncompressible {
 			end = min(n, s+segment)
-			if incompressible(data[s:end]) {
+			if Incompressible(data[s:end]) {
 				e.flush(data, false)
 				e.storeRaw(data[s:end], false)
 				e.blockStart = end
@@ -194,7 +253,7 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 // It returns where it stopped (a match may reach past end).
 func (e *Encoder) fast(data []byte, s, end, base int) int {
 	n := len(data)
-	toks, nt := &e.tokens, e.nt
+	nt := e.nt
 	maxInsert := e.p.lazy
 	for s < end {
 		l, m := 0, 0
@@ -208,19 +267,17 @@ func (e *Encoder) fast(data []byte, s, end, base int) int {
 			}
 		}
 		if l >= minMatch {
-			toks[nt] = matchFlag | token(l-minMatch)<<16 | token(s-m-1)
+			e.match(nt, l, s-m)
 			q := s + 1
 			if l > maxInsert {
 				// Only the last string: a run (of zeros, say) then goes
 				// on at distance 1, not at the match's length.
 				q = s + l - 1
 			}
-			for ; q < s+l && q+minMatch <= n; q++ {
-				e.insert(data, q, base)
-			}
+			e.insertRange(data, q, s+l, base)
 			s += l
 		} else {
-			toks[nt] = token(data[s])
+			e.literal(nt, data[s])
 			s++
 		}
 		if nt++; nt >= blockTokens {
@@ -238,8 +295,8 @@ func (e *Encoder) fast(data []byte, s, end, base int) int {
 // it stopped (a match may reach past end).
 func (e *Encoder) slow(data []byte, s, end, base int) int {
 	n := len(data)
-	toks, nt := &e.tokens, e.nt
-	head3, head4, prev := &e.head3, &e.head4, e.prev[:n]
+	nt := e.nt
+	head3, head4, prev := &e.head3, &e.head4, &e.prev
 	lazy := e.p.lazy
 	matchLen, matchStart := minMatch-1, 0
 	matchAvail := false
@@ -247,21 +304,45 @@ func (e *Encoder) slow(data []byte, s, end, base int) int {
 		prevLen, prevMatch := matchLen, matchStart
 		matchLen = minMatch - 1
 		var c3, c4 int32
-		lo := int32(base + max(0, s-windowSize) + 1)
 		search := false
+		if prevLen < minMatch && s+4 <= n {
+			// No match pending: the common case, a literal, in a loop
+			// of its own.
+			var got int
+			var i3, i4 int
+			s, nt, i3, i4, got = e.literals(data, s, min(end, n-3), base, nt, matchAvail)
+			matchAvail = false
+			switch got {
+			case none:
+				if nt >= blockTokens {
+					e.nt = nt
+					e.flush(data, false)
+					nt = 0
+				}
+				continue
+			case candidates:
+				c3, c4 = int32(i3+base+1), int32(i4+base+1)
+			case pending3:
+				prevLen, prevMatch, matchAvail = minMatch, i3, true
+				c4 = int32(i4 + base + 1)
+			}
+			search = true
+		}
+		lo := int32(base + max(0, s-windowSize) + 1)
 		switch {
+		case search:
 		case s+4 <= n: // insert, inline
 			pos := int32(base + s + 1)
-			x := binary.LittleEndian.Uint32(data[s:])
+			x := load32(data, s)
 			h3, h4 := hash3(x), hash4(x)
 			c3, head3[h3] = head3[h3], pos
 			c4, head4[h4] = head4[h4], pos
-			prev[s] = c4
+			prev[s&(windowSize-1)] = c4
 			// Most 3-byte candidates are other strings with the same
 			// hash: look at their bytes here rather than call longest,
 			// which takes the 3-byte candidate only below minMatch.
-			search = c4 >= lo || c3 >= lo && prevLen < minMatch &&
-				(binary.LittleEndian.Uint32(data[int(c3)-base-1:])^x)&0xffffff == 0
+			search = c4 >= lo && load32(data, int(c4)-base-1) == x ||
+				c3 >= lo && prevLen < minMatch && (load32(data, int(c3)-base-1)^x)&0xffffff == 0
 		case s+minMatch <= n:
 			c3, c4 = e.insert(data, s, base)
 			search = c3 >= lo || c4 >= lo
@@ -275,15 +356,13 @@ func (e *Encoder) slow(data []byte, s, end, base int) int {
 		switch {
 		case prevLen >= minMatch && matchLen <= prevLen:
 			mend := s - 1 + prevLen
-			toks[nt] = matchFlag | token(prevLen-minMatch)<<16 | token(s-1-prevMatch-1)
-			for q := s + 1; q < mend && q+minMatch <= n; q++ {
-				e.insert(data, q, base)
-			}
+			e.match(nt, prevLen, s-1-prevMatch)
+			e.insertRange(data, s+1, mend, base)
 			s = mend
 			matchAvail = false
 			matchLen = minMatch - 1
 		case matchAvail:
-			toks[nt] = token(data[s-1])
+			e.literal(nt, data[s-1])
 			s++
 		default:
 			matchAvail = true
@@ -297,11 +376,111 @@ func (e *Encoder) slow(data []byte, s, end, base int) int {
 		}
 	}
 	if matchAvail {
-		toks[nt] = token(data[s-1])
+		e.literal(nt, data[s-1])
 		nt++
 	}
 	e.nt = nt
 	return s
+}
+
+// What literals stopped at.
+const (
+	none       = iota // limit, or the tokens are full
+	candidates        // the string at s has candidates that match
+	pending3          // a 3-byte match at s-1 waits: s has a 4-byte candidate
+)
+
+// literals is slow's loop while no match is pending (avail: the byte
+// before s waits to be coded): it enters each string from s on in the
+// tables and codes it as a literal, until the string at s has a
+// candidate that matches (3 bytes from head3, 4 from head4: it returns
+// their positions and candidates, s entered), s reaches limit (at most
+// len(data)-4) or the tokens are full (none). The kernel's usual match,
+// 3 bytes from head3 with no 4-byte candidate at s or s+1, it codes
+// itself; with a 4-byte candidate at s+1 it returns pending3: the 3-byte
+// match's position and that candidate, s+1 entered.
+func (e *Encoder) literals(data []byte, s, limit, base, nt int, avail bool) (int, int, int, int, int) {
+	pad := e.pad
+	mask := len(pad) - 9
+	h := &e.segs[uint(nt)/splitTokens%uint(len(e.segs))]
+	if avail {
+		b := data[s-1]
+		e.tokens[nt&blockTokens] = token(b)
+		h.lit[b]++
+		if nt++; nt&(splitTokens-1) == 0 || nt >= blockTokens {
+			if nt >= blockTokens {
+				return s, nt, 0, 0, none
+			}
+			h = &e.segs[uint(nt)/splitTokens%uint(len(e.segs))]
+		}
+	}
+	for ; s < limit; s++ {
+		x := load32(data, s)
+		pos := int32(base + s + 1)
+		h3, h4 := hash3(x), hash4(x)
+		c3 := e.head3[h3]
+		e.head3[h3] = pos
+		c4 := e.head4[h4]
+		e.head4[h4] = pos
+		e.prev[s&(windowSize-1)] = c4
+		// Both candidates' bytes are loaded (a stale one's at 0) and
+		// compared without a branch each.
+		i3, i4 := int(c3)-base-1, int(c4)-base-1
+		r3 := load32(pad, i3&mask) ^ x
+		m3 := r3 << 8
+		m4 := load32(pad, i4&mask) ^ x
+		// A candidate from an earlier call is more than a window away.
+		if uint(s-i3-1) >= tooFar {
+			m3 = 1
+		}
+		if uint(s-i4-1) >= windowSize {
+			m4 = 1
+		}
+		if m3 == 0 || m4 == 0 {
+			if m4 == 0 || r3 < 1<<24 || s+2 >= limit {
+				return s, nt, i3, i4, candidates
+			}
+			// Exactly 3 bytes, and no 4-byte candidate here. Lazy
+			// matching looks at s+1: only a 4-byte match there can
+			// take the place of this one.
+			s1 := s + 1
+			x1 := load32(data, s1)
+			pos1 := int32(base + s1 + 1)
+			g3, g4 := hash3(x1), hash4(x1)
+			e.head3[g3] = pos1
+			d4 := e.head4[g4]
+			e.head4[g4] = pos1
+			e.prev[s1&(windowSize-1)] = d4
+			if k4 := int(d4) - base - 1; uint(s1-k4-1) < windowSize && load32(pad, k4&mask) == x1 {
+				return s1, nt, i3, k4, pending3
+			}
+			d := uint32(s-i3-1) & (windowSize - 1)
+			e.tokens[nt&blockTokens] = matchFlag | token(d) // length 3
+			h.lit[257]++
+			h.dist[distCode(d)]++
+			h.raw += minMatch - 1
+			// The match's last string.
+			s2 := s + 2
+			x2 := load32(data, s2)
+			pos2 := int32(base + s2 + 1)
+			g3, g4 = hash3(x2), hash4(x2)
+			e.head3[g3] = pos2
+			e.prev[s2&(windowSize-1)] = e.head4[g4]
+			e.head4[g4] = pos2
+			s = s2
+		} else {
+			b := byte(x)
+			e.tokens[nt&blockTokens] = token(b)
+			h.lit[b]++
+		}
+		if nt++; nt&(splitTokens-1) == 0 || nt >= blockTokens {
+			if nt >= blockTokens {
+				return s + 1, nt, 0, 0, none
+			}
+			h = &e.segs[uint(nt)/splitTokens%uint(len(e.segs))]
+		}
+	}
+	return s, nt, 0, 0, none
 }
 
 // longest is zlib's longest_match over two candidates lists: the longest
@@ -315,34 +494,44 @@ func (e *Encoder) longest(data []byte, s, c3, c4, prevLen, base int) (int, int) 
 	}
 	bestLen, bestStart := prevLen, 0
 	lo := max(0, s-windowSize)
-	win := data[s : s+maxLen]
-	if bestLen < minMatch && c3 >= lo && data[c3] == win[0] && data[c3+1] == win[1] && data[c3+2] == win[2] {
-		bestLen, bestStart = minMatch+matchLen(data[c3+minMatch:c3+maxLen], win[minMatch:]), c3
+	if maxLen < 4 { // the last 3 bytes: a 3-byte match at most
+		if bestLen < minMatch && c3 >= lo && data[c3] == data[s] && data[c3+1] == data[s+1] && data[c3+2] == data[s+2] {
+			bestLen, bestStart = minMatch, c3
+		}
+		return bestLen, bestStart
+	}
+	// Every position read below is before s+maxLen <= len(data): the
+	// candidates are before s.
+	first := load32(data, s)
+	if bestLen < minMatch && c3 >= lo && (load32(data, c3)^first)&0xffffff == 0 {
+		bestLen, bestStart = minMatch+matchLen(data, c3+minMatch, s+minMatch, maxLen-minMatch), c3
 	}
 	nice := min(e.p.nice, maxLen)
-	if c4 < lo || maxLen < 4 || bestLen >= nice {
+	if c4 < lo || bestLen >= nice {
 		return bestLen, bestStart
 	}
 	chain := e.p.chain
 	if prevLen >= e.p.good {
 		chain >>= 2
 	}
-	limit := lo + base + 1 // as stored in prev
-	prev := e.prev[:s]
-	first := binary.LittleEndian.Uint32(win)
-	end := win[bestLen]
+	// The chain goes on to candidates after s-windowSize only: prev is a
+	// ring, where s has taken that position's entry.
+	limit := max(lo, s-windowSize+1) + base + 1 // as stored in prev
+	end := load8(data, s+bestLen)
 	cur := c4
 	for {
-		if data[cur+bestLen] == end && binary.LittleEndian.Uint32(data[cur:]) == first {
-			if l := 4 + matchLen(data[cur+4:cur+maxLen], win[4:]); l > bestLen {
+		// The next candidate's load goes first: it is on the critical
+		// path, and a mispredicted comparison does not cancel it.
+		next := int(e.prev[cur&(windowSize-1)])
+		if load8(data, cur+bestLen) == end && load32(data, cur) == first {
+			if l := 4 + matchLen(data, cur+4, s+4, maxLen-4); l > bestLen {
 				bestLen, bestStart = l, cur
 				if l >= nice {
 					break
 				}
-				end = win[bestLen]
+				end = load8(data, s+bestLen)
 			}
 		}
-		next := int(prev[cur])
 		if chain--; next < limit || chain == 0 {
 			break
 		}
@@ -351,25 +540,26 @@ func (e *Encoder) longest(data []byte, s, c3, c4, prevLen, base int) (int, int) 
 	return bestLen, bestStart
 }
 
-// matchLen returns the length of the common prefix of a and b (len(a) <=
-// len(b)).
-func matchLen(a, b []byte) int {
+// matchLen returns the length of the common prefix of data[a:a+max] and
+// data[b:b+max] (a < b, b+max <= len(data)).
+func matchLen(data []byte, a, b, max int) int {
 	n := 0
-	for len(a)-n >= 8 {
-		if x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:]); x != 0 {
+	for max-n >= 8 {
+		if x := load64(data, a+n) ^ load64(data, b+n); x != 0 {
 			return n + bits.TrailingZeros64(x)/8
 		}
 		n += 8
 	}
-	for n < len(a) && a[n] == b[n] {
+	for n < max && data[a+n] == data[b+n] {
 		n++
 	}
 	return n
 }
 
-// incompressible reports whether b's byte entropy is so close to 8 bits per
-// byte that deflate cannot shrink it by even 0.5%.
-func incompressible(b []byte) bool {
+// Incompressible reports whether b's byte entropy is so close to 8 bits
+// per byte that deflate cannot shrink it by even 0.5% (random or already
+// compressed data); always false below 4 KiB.
+func Incompressible(b []byte) bool {
 	if len(b) < 4096 {
 		return false
 	}
