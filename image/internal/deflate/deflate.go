@@ -53,13 +53,15 @@ const (
 
 // params are the entries of zlib's configuration_table for deflate_slow
 // (good, lazy and nice lengths, and how many candidates a search tries),
-// except that chain counts 4-byte strings (see Encoder). Levels 5 (the
-// streamOptimized VMDK's) and 6 (gzip's and the GCE archive's) try 20 and
-// 32 of them where zlib's level 6 tries 128, and stop at 64 bytes instead
-// of 128. On the grains of the hello boot disk they give 18.04 and
-// 18.02 MB, where klauspost/compress level 7 (the encoder before this
-// one) gives 19.26 MB, in about 0.96 and 1.02 times its time on one core
-// (BenchmarkPrevious; docs/benchmarks.md has make bench's figures).
+// except that chain counts 4-byte strings (see Encoder). zlib's level 6
+// tries 128 candidates and stops at 128 bytes. Level 6 here (gzip's and
+// the GCE archive's) tries 32 and stops at 64; level 5 (the
+// streamOptimized VMDK's) tries 20, stops at 32 and takes a match of 12
+// bytes without looking for a longer one at the next position. On the
+// grains of the hello boot disk they give 18.02 and 18.05 MB, where
+// klauspost/compress level 7 (the encoder before this one) gives 19.26 MB,
+// in about 1.02 and 0.95 times its time on one core (BenchmarkPrevious;
+// docs/benchmarks.md has make bench's figures).
 type params struct{ good, lazy, nice, chain int }
 
 var levels = [10]params{
@@ -67,7 +69,7 @@ var levels = [10]params{
 	2: {4, 5, 16, 8},
 	3: {4, 6, 32, 32},
 	4: {4, 4, 16, 16},
-	5: {4, 16, 64, 20},
+	5: {4, 12, 32, 20},
 	6: {4, 16, 64, 32},
 	7: {8, 32, 128, 256},
 	8: {32, 128, 258, 1024},
