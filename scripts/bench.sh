@@ -198,12 +198,16 @@ prev_time() { awk -v key="$1/$2" -v ref="$1/klauspost7" '
   { split($1, k, "/"); n[k[2] "/" k[3]]++; t[k[2] "/" k[3], n[k[2] "/" k[3]]] = $3 }
   END { for (r = 1; r <= n[key]; r++) print t[key, r] / t[ref, r] }' "$work/prev.txt" | stats; }
 prev_bytes() { awk -v key="$1" '{ split($1, k, "/"); if (k[2] "/" k[3] == key) for (j = 2; j < NF; j++) if ($(j+1) == "out-bytes") b = $j } END { print b }' "$work/prev.txt"; }
+# row_prev INPUT ENCODER [TARGET]: a table row; without TARGET the row
+# has a target of no more than klauspost's time and a verdict.
 row_prev() {
-  local t b r
+  local t b r target verdict
   t=$(prev_time "$1" "$2"); b=$(prev_bytes "$1/$2"); r=$(prev_bytes "$1/klauspost7")
-  printf '%sx its time (%s-%s), %s | %s | %sx its size | <= 1x time | %s' \
+  target=${3:-<= 1x time}; verdict=""
+  [ -n "${3:-}" ] || verdict=$(verdict "$(echo "$t" | med)" le 1)
+  printf '%sx its time (%s-%s), %s | %s | %sx its size | %s | %s' \
     "$(echo "$t" | cut -d' ' -f1 | xargs printf '%.3f')" "$(echo "$t" | cut -d' ' -f2 | xargs printf '%.3f')" "$(echo "$t" | cut -d' ' -f3 | xargs printf '%.3f')" \
-    "$(mb2 "$b")" "$(mb2 "$r")" "$(awk -v a="$b" -v c="$r" 'BEGIN{printf "%.3f", a/c}')" "$(verdict "$(echo "$t" | med)" le 1)"
+    "$(mb2 "$b")" "$(mb2 "$r")" "$(awk -v a="$b" -v c="$r" 'BEGIN{printf "%.3f", a/c}')" "$target" "$verdict"
 }
 
 log "boots ($BOOT_RUNS per mode)"
@@ -282,15 +286,18 @@ before it (BenchmarkPrevious): the 64 KiB grains of the same boot disk
 (not all zeros, not random-looking) and of the kernel alone, compressed
 one after another on one core, ${RUNS} rounds in turn; time is the median
 (min-max) of each round's ratio. Level 5 is the streamOptimized VMDK's
-(and the OVA's), level 6 the GCE archive's, which compresses 1 MiB chunks
-on every core where the encoder before compressed one gzip stream on one.
+(and the OVA's), whose grains were compressed on every core before too:
+its boot disk row is issue 12's "no loss of speed". Level 6 is the GCE
+archive's, which now compresses 1 MiB chunks on every core where the
+encoder before compressed one gzip stream on one. The kernel, an LZ4
+image, is the part where klauspost gives up early (8% larger output).
 
 | grains, encoder | bootapp | klauspost level 7 (same run) | size | target | |
 |---|---|---|---|---|---|
 | boot disk, level 5 (VMDK) | $(row_prev disk level5) |
-| boot disk, level 6 (GCE) | $(row_prev disk level6) |
-| kernel alone, level 5 | $(row_prev kernel level5) |
-| kernel alone, level 6 | $(row_prev kernel level6) |
+| boot disk, level 6 (GCE) | $(row_prev disk level6 "none on one core: GCE's chunks are compressed on every core") |
+| kernel alone, level 5 | $(row_prev kernel level5 "none: a part of the disk") |
+| kernel alone, level 6 | $(row_prev kernel level6 "none: a part of the disk") |
 
 ## Apps: Go, Node.js and Java against Boxfuse
 
