@@ -26,10 +26,12 @@ import (
 )
 
 // Version names the bytes Encode produces. Change it with every change
-// that changes them (TestGolden fails then): package image/memo keeps
+// that changes them (TestGolden fails then) and with every fix of a wrong
+// output, which TestGolden's inputs may not show: package image/memo keeps
 // encoded grains and chunks under keys that include it, so that outputs
-// of an older encoder are not taken for this one's.
-const Version = "deflate-2"
+// of an older encoder are not taken for this one's. (deflate-3: a fresh
+// Encoder took an empty table entry for a 3-byte match before the input.)
+const Version = "deflate-3"
 
 const (
 	minMatch   = 3
@@ -94,8 +96,8 @@ const matchFlag = 1 << 31
 // 3-byte match (the cheapest to code) comes from one lookup. The chains
 // are a ring of one window's positions (a candidate further back cannot
 // be used), and an Encode call stores its positions more than a window
-// above the previous call's, so that older entries are out of reach
-// without clearing the tables.
+// above the previous call's (and the first above windowSize), so that
+// older and empty entries are out of reach without clearing the tables.
 //
 // Where no match is pending, which is most positions of the LZ4 kernel,
 // the loop is literals: both candidates are checked without a branch
@@ -199,13 +201,15 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 	e.nt = 0
 	e.blockStart = start
 	n := len(data)
-	if e.base+n+windowSize+1 > 1<<30 {
+	if e.base == 0 || e.base+n+windowSize+1 > 1<<30 {
 		clear(e.head3[:])
 		clear(e.head4[:])
-		e.base = 0
+		// An empty entry (0) is then a window below position 0.
+		e.base = windowSize + 1
 	}
 	// The next call's positions start more than a window above this
-	// one's: to it, every entry of this call is out of reach.
+	// one's: to it, every entry of this call is out of reach (literals
+	// relies on that, see Encoder).
 	base := e.base
 	e.base += n + windowSize + 1
 	// literals reads its candidates' bytes from a copy whose size is a

@@ -109,10 +109,13 @@ func FuzzRoundTrip(f *testing.F) {
 		if start < 0 || start > len(data) {
 			start = 0
 		}
-		out := NewEncoder(level).Encode(nil, data, start, true)
-		got, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(out), data[:start]))
-		if err != nil || !bytes.Equal(got, data[start:]) {
-			t.Fatalf("round trip differs: %v", err)
+		e := NewEncoder(level)
+		for range 2 { // a new Encoder, then the same again (older entries in its tables)
+			out := e.Encode(nil, data, start, true)
+			got, err := io.ReadAll(flate.NewReaderDict(bytes.NewReader(out), data[:start]))
+			if err != nil || !bytes.Equal(got, data[start:]) {
+				t.Fatalf("round trip differs: %v", err)
+			}
 		}
 	})
 }
@@ -314,6 +317,26 @@ func TestEdgeCases(t *testing.T) {
 // TestBaseWraps runs an Encoder across the point where its position
 // numbering starts again (the hash table is cleared): the output must not
 // depend on what came before.
+// TestFreshEncoder encodes with a new Encoder each time, whose tables are
+// empty: an empty entry must not pass for a string before the input (a
+// 3-byte match at distance position+1 once did, where the bytes after the
+// input were zeros like the first three). FuzzRoundTrip found it.
+func TestFreshEncoder(t *testing.T) {
+	grain := make([]byte, 64<<10)
+	grain[3] = '0'
+	for i := 4; i < len(grain)-1; i++ {
+		grain[i] = byte(i * 7)
+	}
+	for _, in := range [][]byte{[]byte("\x00\x00\x00000"), []byte("\x00\x00\x00\x01\x02\x03"), []byte("aaab"), grain} {
+		for level := 1; level <= 9; level++ {
+			out := NewEncoder(level).Encode(nil, in, 0, true)
+			if got := inflate(t, out); !bytes.Equal(got, in) {
+				t.Errorf("%.8q, level %d: round trip differs", in, level)
+			}
+		}
+	}
+}
+
 func TestBaseWraps(t *testing.T) {
 	data := samples()["mixed"]
 	want := NewEncoder(6).Encode(nil, data, 0, true)
