@@ -195,12 +195,16 @@ func (e *Encoder) insertRange(data []byte, from, to, base int) {
 // returns it; data[:start] is the dictionary (only its last 32 KiB can be
 // referred to). With final the last block is marked final; otherwise the
 // output ends with an empty stored block, byte-aligned, and more blocks
-// can follow.
+// can follow. data must be shorter than 1 GiB (positions are int32: the
+// callers give 64 KiB grains and 1 MiB chunks).
 func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte {
 	e.bw = bitWriter{out: dst}
 	e.nt = 0
 	e.blockStart = start
 	n := len(data)
+	if n >= 1<<30 {
+		panic("deflate: Encode of 1 GiB or more") // a caller's bug: see above
+	}
 	if e.base == 0 || e.base+n+windowSize+1 > 1<<30 {
 		clear(e.head3[:])
 		clear(e.head4[:])
@@ -401,7 +405,8 @@ const (
 // tables and codes it as a literal, until the string at s has a
 // candidate that matches (3 bytes from head3, 4 from head4: it returns
 // their positions and candidates, s entered), s reaches limit (at most
-// len(data)-4) or the tokens are full (none). The kernel's usual match,
+// len(data)-3: the strings it looks at have 4 bytes) or the tokens are
+// full (none). The kernel's usual match,
 // 3 bytes from head3 with no 4-byte candidate at s or s+1, it codes
 // itself; with a 4-byte candidate at s+1 it returns pending3: the 3-byte
 // match's position and that candidate, s+1 entered.
@@ -429,8 +434,8 @@ func (e *Encoder) literals(data []byte, s, limit, base, nt int, avail bool) (int
 		c4 := e.head4[h4]
 		e.head4[h4] = pos
 		e.prev[s&(windowSize-1)] = c4
-		// Both candidates' bytes are loaded (a stale one's at 0) and
-		// compared without a branch each.
+		// Both candidates' bytes are loaded (a stale one's from
+		// somewhere in pad) and compared without a branch each.
 		i3, i4 := int(c3)-base-1, int(c4)-base-1
 		r3 := load32(pad, i3&mask) ^ x
 		m3 := r3 << 8

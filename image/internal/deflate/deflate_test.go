@@ -314,9 +314,6 @@ func TestEdgeCases(t *testing.T) {
 	}
 }
 
-// TestBaseWraps runs an Encoder across the point where its position
-// numbering starts again (the hash table is cleared): the output must not
-// depend on what came before.
 // TestFreshEncoder encodes with a new Encoder each time, whose tables are
 // empty: an empty entry must not pass for a string before the input (a
 // 3-byte match at distance position+1 once did, where the bytes after the
@@ -337,6 +334,9 @@ func TestFreshEncoder(t *testing.T) {
 	}
 }
 
+// TestBaseWraps runs an Encoder across the point where its position
+// numbering starts again (the hash table is cleared): the output must not
+// depend on what came before.
 func TestBaseWraps(t *testing.T) {
 	data := samples()["mixed"]
 	want := NewEncoder(6).Encode(nil, data, 0, true)
