@@ -333,6 +333,15 @@ func (e *Encoder) writeTokens(toks []token, litCodes []uint16, litLen []uint8, d
 	pos := len(buf)
 	buf = buf[:cap(buf)]
 	acc, nbits := w.acc, w.nbits
+	put := func(v uint64, n uint) {
+		acc |= v << (nbits & 63)
+		nbits += n
+		store64(buf, pos, acc)
+		k := nbits >> 3
+		pos += int(k)
+		acc >>= (k << 3) & 63
+		nbits &= 7
+	}
 	for _, t := range toks {
 		var v uint64
 		var n uint
@@ -349,22 +358,9 @@ func (e *Encoder) writeTokens(toks []token, litCodes []uint16, litLen []uint8, d
 			v = lc&0xffffffff | (uint64(dc&0xffff)|uint64(d-uint32(distBase[ds]))<<dcl)<<(n&63)
 			n += dcl + uint(dc>>24)
 		}
-		acc |= v << (nbits & 63)
-		nbits += n
-		store64(buf, pos, acc)
-		k := nbits >> 3
-		pos += int(k)
-		acc >>= (k << 3) & 63
-		nbits &= 7
+		put(v, n)
 	}
-	c := uint64(litCodes[eob]) | uint64(litLen[eob])<<32
-	acc |= c & 0xffff << (nbits & 63)
-	nbits += uint(c >> 32)
-	store64(buf, pos, acc)
-	k := nbits >> 3
-	pos += int(k)
-	acc >>= (k << 3) & 63
-	nbits &= 7
+	put(uint64(litCodes[eob]), uint(litLen[eob]))
 	w.out, w.acc, w.nbits = buf[:pos], acc, nbits
 }
 

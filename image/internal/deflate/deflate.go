@@ -131,7 +131,9 @@ type Encoder struct {
 // match greedily (zlib's deflate_fast), 4 to 9 lazily (deflate_slow).
 func NewEncoder(level int) *Encoder {
 	level = max(1, min(level, 9))
-	return &Encoder{p: levels[level], greedy: level <= 3}
+	// Positions start a window above 0, where an empty entry (0) is out
+	// of reach as an older one is (see Encode).
+	return &Encoder{p: levels[level], greedy: level <= 3, base: windowSize + 1}
 }
 
 // hash3 and hash4 hash the 3 and 4 low bytes of x (the bytes at a
@@ -205,11 +207,10 @@ func (e *Encoder) Encode(dst []byte, data []byte, start int, final bool) []byte 
 	if n >= 1<<30 {
 		panic("deflate: Encode of 1 GiB or more") // a caller's bug: see above
 	}
-	if e.base == 0 || e.base+n+windowSize+1 > 1<<30 {
+	if e.base+n+windowSize+1 > 1<<30 {
 		clear(e.head3[:])
 		clear(e.head4[:])
-		// An empty entry (0) is then a window below position 0.
-		e.base = windowSize + 1
+		e.base = windowSize + 1 // as NewEncoder starts
 	}
 	// The next call's positions start more than a window above this
 	// one's: to it, every entry of this call is out of reach (literals
